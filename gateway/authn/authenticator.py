@@ -1,0 +1,68 @@
+"""Turn a request's credentials into a Principal from the users store."""
+
+from __future__ import annotations
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from gateway.authn.jwt_authenticator import JWTAuthenticator
+from gateway.authn.principal import Principal
+from gateway.errors import Forbidden, Unauthenticated
+from gateway.store import User, UserStore
+
+
+class Authenticator:
+    def __init__(
+        self,
+        jwt_authenticator: JWTAuthenticator,
+        store: UserStore,
+        *,
+        api_key_header: str,
+        roles: tuple[str, ...],
+        session: aiohttp.ClientSession,
+    ) -> None:
+        self._jwt = jwt_authenticator
+        self._store = store
+        self._api_key_header = api_key_header
+        self._roles = frozenset(roles)
+        self._session = session
+
+    async def authenticate(self, headers: CIMultiDictProxy[str]) -> Principal:
+        authorizations = headers.getall("Authorization", [])
+        api_keys = headers.getall(self._api_key_header, [])
+        if len(authorizations) + len(api_keys) == 0:
+            raise Unauthenticated("Credentials are missing: send a bearer token "
+                                  "or an API key.", reason="credentials_missing")
+        if len(authorizations) + len(api_keys) > 1:
+            raise Unauthenticated("Send exactly one credential.",
+                                  reason="credentials_ambiguous")
+
+        if api_keys:
+            user = await self._store.find_user_by_api_key(api_keys[0].strip())
+            if user is None:
+                raise Unauthenticated("The API key is invalid or revoked.",
+                                      reason="api_key_invalid")
+            return self._principal(user, "api_key")
+
+        scheme, _, token = authorizations[0].partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("The Authorization header must be "
+                                  "'Bearer <token>'.", reason="credentials_scheme")
+
+        claims = await self._jwt.verify(token, self._session)
+        subject = claims["sub"]
+        user = await self._store.get_user(subject) if isinstance(subject, str) else None
+        if user is None:
+            raise Forbidden("The token's user is not known to the gateway.",
+                            reason="user_unknown")
+        return self._principal(user, "jwt")
+
+    def _principal(self, user: User, credential: str) -> Principal:
+        if not user.active:
+            raise Forbidden("The user is deactivated.", reason="user_inactive")
+        if user.role not in self._roles:
+            raise Forbidden("The user's role is not a configured role.",
+                            reason="role_unknown")
+
+        return Principal(user.id, user.role, user.type, credential)

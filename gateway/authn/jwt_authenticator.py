@@ -1,0 +1,75 @@
+"""Bearer JWT verification against the configured issuer, audience and keys."""
+
+from __future__ import annotations
+
+import aiohttp
+import jwt
+
+from gateway.authn.keys import JWKSKeys, read_hmac_secret, read_pem
+from gateway.config.model import JWTConfig
+from gateway.errors import Unauthenticated
+
+_REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+
+
+class JWTAuthenticator:
+    def __init__(self, config: JWTConfig) -> None:
+        self._config = config
+        self._static_key = None
+        self._jwks = None
+        if config.uses_hmac:
+            self._static_key = read_hmac_secret(config, create=True)
+        elif config.public_key_file:
+            self._static_key = read_pem(config.public_key_file, "JWT public key")
+        else:
+            self._jwks = JWKSKeys(config)
+
+    async def verify(self, token: str, session: aiohttp.ClientSession) -> dict:
+        """Return the token's claims, or raise Unauthenticated."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthenticated("The bearer token is malformed.",
+                                  reason="token_malformed") from None
+
+        # The algorithm list comes from config alone; the token's `alg` only
+        # has to be one of them, and PyJWT checks it again below.
+        if header.get("alg") not in self._config.algorithms:
+            raise Unauthenticated("The token's algorithm is not accepted.",
+                                  reason="token_algorithm")
+
+        key = self._static_key
+        if self._jwks is not None:
+            key = await self._jwks.key_for(header.get("kid"), session)
+            if key is None:
+                raise Unauthenticated("The token's key id is unknown.",
+                                      reason="token_unknown_key")
+
+        try:
+            return jwt.decode(
+                token,
+                key,
+                algorithms=list(self._config.algorithms),
+                audience=self._config.audience,
+                issuer=self._config.issuer,
+                leeway=self._config.leeway,
+                options={"require": _REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("The token has expired.",
+                                  reason="token_expired") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthenticated("The token is not valid yet.",
+                                  reason="token_not_yet_valid") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthenticated("The token is for another audience.",
+                                  reason="token_audience") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthenticated("The token is from another issuer.",
+                                  reason="token_issuer") from None
+        except jwt.MissingRequiredClaimError as error:
+            raise Unauthenticated(f"The token lacks the {error.claim!r} claim.",
+                                  reason="token_claims") from None
+        except jwt.PyJWTError:
+            raise Unauthenticated("The token's signature or format is invalid.",
+                                  reason="token_invalid") from None

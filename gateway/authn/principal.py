@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated user a request acts for, as the store has it now."""
+
+    user_id: str
+    role: str
+    user_type: str
+    credential: str  # "jwt" or "api_key"

@@ -1,0 +1,1 @@
+"""Authorization: Casbin policy compiled into an index, and the object scope."""

@@ -1,0 +1,108 @@
+"""Who owns an object: read from the upstream through a declared resolver.
+
+An owner field is either one user id (a chat's `assignee`) or a list of them
+(a contact's `operators`).  Results may be cached for the resolver's
+`cache_seconds`; a route that changes ownership through the gateway drops the
+entry as soon as the upstream confirms the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from gateway.config.model import ResolverConfig
+from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
+
+# Marks the resolver's own requests, so an upstream's logs can tell them apart
+# from forwarded client requests.
+RESOLVER_HEADER = "X-Gateway-Resolver"
+_MAX_CACHED_OBJECTS = 50_000
+
+
+def owners_of(value) -> frozenset[str]:
+    """Normalise an owner field (None, one id, or a list of ids) to a set."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        return frozenset((value,))
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return frozenset(value)
+    raise ValueError(f"owner field has unexpected type {type(value).__name__}")
+
+
+def is_own(owners: frozenset[str], user_id: str, unassigned_visible: bool) -> bool:
+    return user_id in owners or (unassigned_visible and not owners)
+
+
+class OwnershipResolver:
+    def __init__(self, session: aiohttp.ClientSession, upstream: URL,
+                 timeout: aiohttp.ClientTimeout) -> None:
+        self._session = session
+        self._upstream = upstream
+        self._timeout = timeout
+        self._cache: OrderedDict[tuple[str, str], tuple[float, frozenset[str]]] = (
+            OrderedDict()
+        )
+
+    async def owners(self, resolver: ResolverConfig, object_id: str,
+                     request_id: str) -> frozenset[str]:
+        key = (resolver.name, object_id)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+
+        owners = await self._fetch(resolver, object_id, request_id)
+        if resolver.cache_seconds > 0:
+            self._cache[key] = (time.monotonic() + resolver.cache_seconds, owners)
+            self._cache.move_to_end(key)
+            if len(self._cache) > _MAX_CACHED_OBJECTS:
+                self._cache.popitem(last=False)
+
+        return owners
+
+    def invalidate(self, resolver: ResolverConfig, object_id: str) -> None:
+        self._cache.pop((resolver.name, object_id), None)
+
+    async def _fetch(self, resolver: ResolverConfig, object_id: str,
+                     request_id: str) -> frozenset[str]:
+        parameter = resolver.path.parameters[0]
+        path = resolver.path.expand({parameter: quote(object_id, safe="")})
+        url = self._upstream.with_path(path, encoded=True)
+        headers = {
+            RESOLVER_HEADER: resolver.name,
+            "X-Request-ID": request_id,
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+        }
+        try:
+            async with self._session.get(url, headers=headers, allow_redirects=False,
+                                         timeout=self._timeout) as response:
+                if response.status == 404:
+                    raise NotFound("The object does not exist or is not yours.",
+                                   reason="object_not_found")
+                if response.status != 200:
+                    raise UpstreamError(
+                        "The upstream could not tell who owns the object.",
+                        reason=f"resolver_status_{response.status}",
+                    )
+                document = await response.json(content_type=None)
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout("The upstream did not answer in time.",
+                                  reason="resolver_timeout") from None
+        except (aiohttp.ClientError, ValueError) as error:
+            raise UpstreamError("The upstream could not tell who owns the object.",
+                                reason="resolver_failed") from error
+
+        try:
+            return owners_of(document[resolver.owners_field])
+        except (KeyError, TypeError, ValueError):
+            raise UpstreamError(
+                "The upstream's object has no usable owner field.",
+                reason="resolver_bad_owner_field",
+            ) from None

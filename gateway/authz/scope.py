@@ -1,0 +1,152 @@
+"""Confine a request to the subject's own objects when its grant is "own".
+
+Object routes: the object's owners are resolved before anything is forwarded;
+an object that is not the subject's gets 404, as if it did not exist.
+Collection and report routes: the filter parameter is forced to the subject's
+id, whatever the client sent, and the upstream's answer is checked again, so an
+upstream that ignores the filter still shows nothing of anyone else's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
+
+from gateway.authn.principal import Principal
+from gateway.authz.ownership import OwnershipResolver, is_own, owners_of
+from gateway.config.model import FilterConfig, RouteConfig
+from gateway.errors import BadRequest, Forbidden, NotFound, UpstreamError
+
+log = logging.getLogger("gateway.scope")
+
+# Inspects a whole upstream answer (status, body) and returns the body to send.
+BodyCheck = Callable[[int, bytes], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedRequest:
+    query_string: str
+    body_check: BodyCheck | None = None
+
+
+async def apply_scope(
+    route: RouteConfig,
+    params: dict[str, str],
+    principal: Principal,
+    query_string: str,
+    resolver: OwnershipResolver,
+    request_id: str,
+) -> ScopedRequest:
+    """Confine an "own"-scope request, or raise NotFound / Forbidden."""
+    if route.object is not None:
+        object_id = params[route.object_parameter]
+        owners = await resolver.owners(route.object, object_id, request_id)
+        unassigned_visible = route.object.unassigned_value is not None
+        if not is_own(owners, principal.user_id, unassigned_visible):
+            raise NotFound("The object does not exist or is not yours.",
+                           reason="object_not_own")
+        return ScopedRequest(query_string)
+
+    if route.filter is not None:
+        query = force_filter(query_string, route.filter, principal.user_id)
+        return ScopedRequest(query, _body_check(route.filter, principal, request_id))
+
+    # An "own" grant on a route with no way to learn ownership (for example an
+    # endpoint addressed by phone number) cannot be honoured safely.
+    raise Forbidden("This route cannot be limited to your own objects.",
+                    reason="scope_unverifiable")
+
+
+def force_filter(query_string: str, config: FilterConfig, user_id: str) -> str:
+    """Drop every client copy of the filter parameter and add the subject's id."""
+    try:
+        pairs = parse_qsl(query_string, keep_blank_values=True, strict_parsing=False,
+                          errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest("The query string is not valid UTF-8.",
+                         reason="query_invalid") from None
+
+    kept = [(key, value) for key, value in pairs
+            if not _names_filter(key, config.param)]
+    kept.append((config.param, user_id))
+    if config.unassigned_value is not None:
+        kept.append((config.param, config.unassigned_value))
+    return urlencode(kept)
+
+
+def _names_filter(key: str, param: str) -> bool:
+    # Upstream frameworks read `assignee[]`, `Assignee ` or `assignee__in` as
+    # the same filter; all such spellings are dropped.
+    normalized = key.strip().lower().removesuffix("[]")
+    param = param.lower()
+    return normalized == param or normalized.startswith(param + "__")
+
+
+def _body_check(config: FilterConfig, principal: Principal, request_id: str):
+    unassigned_visible = config.unassigned_value is not None
+
+    def check(status: int, body: bytes) -> bytes:
+        if not 200 <= status < 300:
+            return body
+        try:
+            document = json.loads(body)
+        except ValueError:
+            raise UpstreamError("The upstream's answer could not be checked.",
+                                reason="scope_body_not_json") from None
+
+        if config.check == "object":
+            _check_object(document, config, principal, unassigned_visible)
+            return body
+        return _filter_items(document, config, principal, unassigned_visible,
+                             request_id, body)
+
+    return check
+
+
+def _check_object(document, config, principal, unassigned_visible) -> None:
+    try:
+        owners = owners_of(document[config.owners_field])
+    except (KeyError, TypeError, ValueError):
+        raise UpstreamError("The upstream's answer has no usable owner field.",
+                            reason="scope_bad_owner_field") from None
+    if not is_own(owners, principal.user_id, unassigned_visible):
+        raise NotFound("The upstream answered outside your scope.",
+                       reason="scope_object_mismatch")
+
+
+def _filter_items(document, config, principal, unassigned_visible, request_id,
+                  body: bytes) -> bytes:
+    items = document.get(config.items_field) if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        raise UpstreamError("The upstream's answer could not be checked.",
+                            reason="scope_items_missing")
+
+    kept = []
+    for item in items:
+        try:
+            owners = owners_of(item[config.owners_field])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if is_own(owners, principal.user_id, unassigned_visible):
+            kept.append(item)
+
+    dropped = len(items) - len(kept)
+    if dropped == 0:
+        return body
+
+    # The upstream ignored the forced filter.  Its count and page links
+    # describe the unfiltered collection, so they are replaced too.
+    log.warning(
+        "dropped %d items outside the scope of %s; the upstream ignored filter %r",
+        dropped, principal.user_id, config.param,
+        extra={"request_id": request_id},
+    )
+    document[config.items_field] = kept
+    document["count"] = len(kept)
+    for link in ("next", "previous"):
+        if link in document:
+            document[link] = None
+    return json.dumps(document).encode()

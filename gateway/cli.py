@@ -1,0 +1,258 @@
+"""The `gateway` command: serve, check, mint tokens, manage users, run the demo.
+
+Expected failures (a bad config file, an unknown user) print `Error: ...` and
+exit with 1; usage mistakes exit with 2, as click does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from pathlib import Path
+
+import click
+
+from gateway.errors import ConfigError
+from gateway.store import SQLiteUserStore, UserStoreError
+
+CONFIG_OPTION = click.option(
+    "-c",
+    "--config",
+    "config_file",
+    default="config.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Path of the gateway's config file.",
+)
+
+
+def expected_errors(command):
+    """Turn ConfigError and UserStoreError into click's `Error:` and exit 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (ConfigError, UserStoreError) as error:
+            raise click.ClickException(str(error)) from None
+
+    return wrapper
+
+
+@click.group()
+def main() -> None:
+    """Config-driven access gateway for a customer-chat API."""
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--host", help="Listen address; overrides listen.host.")
+@click.option("--port", type=int, help="Listen port; overrides listen.port.")
+@expected_errors
+def serve(config_file: Path, host: str | None, port: int | None) -> None:
+    """Run the gateway in front of the upstream named in the config."""
+    from gateway.observe.logs import configure_logging
+    from gateway.server import serve_forever
+    from gateway.snapshot import load_snapshot
+
+    snapshot = load_snapshot(config_file)
+    configure_logging(snapshot.config.log_level)
+    asyncio.run(serve_forever(snapshot, host=host, port=port))
+
+
+@main.command()
+@CONFIG_OPTION
+@expected_errors
+def check(config_file: Path) -> None:
+    """Validate the config and policy files; exit 1 naming file, line and reason."""
+    from gateway.authz.reference import compare_with_casbin
+    from gateway.snapshot import load_snapshot
+
+    snapshot = load_snapshot(config_file)
+    mismatches = compare_with_casbin(snapshot.policy, snapshot.config.actions)
+    if mismatches:
+        raise click.ClickException(
+            "the compiled policy disagrees with Casbin on: " + "; ".join(mismatches[:5])
+        )
+
+    policy = snapshot.policy
+    click.echo(
+        f"OK: {config_file}: {len(snapshot.config.routes)} routes, "
+        f"{len(policy.roles)} roles, {len(policy.rules)} permissions, "
+        f"{len(policy.inheritance)} inheritance rows, policy revision {policy.revision}"
+    )
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--user", "user_id", required=True, help="Id of the user in the store.")
+@click.option("--lifetime", type=int, help="Seconds until the token expires.")
+@expected_errors
+def token(config_file: Path, user_id: str, lifetime: int | None) -> None:
+    """Mint a bearer token for a user with the configured local key."""
+    from gateway.config import load_config
+    from gateway.tokens.issuer import TokenIssuer
+
+    config = load_config(config_file)
+    user = _run_with_store(config_file, lambda store: store.get_user(user_id))
+    if user is None:
+        raise click.ClickException(
+            f"no user with id {user_id!r}; add one with `gateway users add`"
+        )
+
+    click.echo(TokenIssuer(config.jwt).issue(user_id, lifetime=lifetime))
+
+
+@main.group()
+def users() -> None:
+    """Add, list and change the users in the store."""
+
+
+def _role_option(function):
+    return click.option(
+        "--role", required=True, help="One of the roles listed in the config."
+    )(function)
+
+
+@users.command("add")
+@CONFIG_OPTION
+@click.option("--name", required=True, help="Display name.")
+@click.option("--email", required=True, help="Email address, unique in the store.")
+@_role_option
+@click.option("--id", "user_id", help="User id; generated when omitted.")
+@expected_errors
+def users_add(config_file, name, email, role, user_id) -> None:
+    """Add a standard user, who signs in with bearer tokens."""
+    _check_role(config_file, role)
+    user = _run_with_store(
+        config_file,
+        lambda store: store.add_user(
+            name=name, email=email, role=role, type="standard", user_id=user_id
+        ),
+    )
+    click.echo(f"added {user.id} ({user.role})")
+
+
+@users.command("list")
+@CONFIG_OPTION
+@expected_errors
+def users_list(config_file: Path) -> None:
+    """List every user with id, role, type and state."""
+    listed = _run_with_store(config_file, lambda store: store.list_users())
+    for user in listed:
+        state = "active" if user.active else "inactive"
+        click.echo(
+            f"{user.id}\t{user.role}\t{user.type}\t{state}\t{user.email}\t{user.name}"
+        )
+
+
+@users.command("set-role")
+@CONFIG_OPTION
+@click.argument("user_id")
+@click.argument("role")
+@expected_errors
+def users_set_role(config_file: Path, user_id: str, role: str) -> None:
+    """Give a user another role; it applies to their next request."""
+    _check_role(config_file, role)
+    user = _run_with_store(config_file, lambda store: store.set_role(user_id, role))
+    click.echo(f"{user.id} is now {user.role}")
+
+
+@users.command("deactivate")
+@CONFIG_OPTION
+@click.argument("user_id")
+@expected_errors
+def users_deactivate(config_file: Path, user_id: str) -> None:
+    """Refuse every further request of a user (403), keeping the record."""
+    user = _run_with_store(config_file, lambda store: store.set_active(user_id, False))
+    click.echo(f"{user.id} is deactivated")
+
+
+@users.command("activate")
+@CONFIG_OPTION
+@click.argument("user_id")
+@expected_errors
+def users_activate(config_file: Path, user_id: str) -> None:
+    """Let a deactivated user in again."""
+    user = _run_with_store(config_file, lambda store: store.set_active(user_id, True))
+    click.echo(f"{user.id} is active")
+
+
+@main.group("service-users")
+def service_users() -> None:
+    """Add service users, which authenticate with an API key."""
+
+
+@service_users.command("add")
+@CONFIG_OPTION
+@click.option("--name", required=True, help="Display name.")
+@click.option("--email", required=True, help="Contact address, unique in the store.")
+@_role_option
+@click.option("--id", "user_id", help="User id; generated when omitted.")
+@expected_errors
+def service_users_add(config_file, name, email, role, user_id) -> None:
+    """Add a service user and print its API key, which is shown only once."""
+    _check_role(config_file, role)
+
+    async def add(store):
+        user = await store.add_user(
+            name=name, email=email, role=role, type="service", user_id=user_id
+        )
+        return user, await store.add_api_key(user.id)
+
+    user, key = _run_with_store(config_file, add)
+    click.echo(f"added {user.id} ({user.role})", err=True)
+    click.echo("API key (store it now, it is not shown again):", err=True)
+    click.echo(key)
+
+
+@service_users.command("add-key")
+@CONFIG_OPTION
+@click.argument("user_id")
+@expected_errors
+def service_users_add_key(config_file: Path, user_id: str) -> None:
+    """Issue another API key for a service user and print it once."""
+    key = _run_with_store(config_file, lambda store: store.add_api_key(user_id))
+    click.echo(key)
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--port", type=int, help="Gateway port (default: listen.port, or a free one).")
+@click.option("--upstream-port", type=int, help="Sample API port (default: a free one).")
+@click.option("--once", is_flag=True, help="Print the results and stop both processes.")
+@expected_errors
+def demo(config_file: Path, port: int | None, upstream_port: int | None, once: bool):
+    """Start the sample chat API and the gateway, and show the roles at work."""
+    from gateway.demo import run_demo
+
+    run_demo(config_file, port=port, upstream_port=upstream_port, once=once)
+
+
+def _check_role(config_file: Path, role: str) -> None:
+    from gateway.config import load_config
+
+    roles = load_config(config_file).roles
+    if role not in roles:
+        raise click.ClickException(
+            f"unknown role {role!r}; roles in {config_file}: {', '.join(roles)}"
+        )
+
+
+def _run_with_store(config_file: Path, operation):
+    """Open the configured store, await `operation(store)`, close the store."""
+    from gateway.config import load_config
+
+    store = SQLiteUserStore(load_config(config_file).store_path)
+
+    async def run():
+        try:
+            return await operation(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

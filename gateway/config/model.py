@@ -1,0 +1,123 @@
+"""The validated, immutable form of `config.yaml`."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from yarl import URL
+
+from gateway.routing.template import PathTemplate
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    url: URL
+    connect_timeout: float
+    read_timeout: float
+    max_connections: int
+
+
+@dataclass(frozen=True)
+class JWTConfig:
+    issuer: str
+    audience: str
+    algorithms: tuple[str, ...]
+    secret_file: Path | None
+    secret_env: str | None
+    public_key_file: Path | None
+    private_key_file: Path | None
+    jwks_url: str | None
+    jwks_cache_seconds: float
+    leeway: float
+    token_lifetime: int
+
+    @property
+    def uses_hmac(self) -> bool:
+        return self.algorithms[0].startswith("HS")
+
+
+@dataclass(frozen=True)
+class ForwardingConfig:
+    user_header: str
+    role_header: str
+    user_type_header: str
+    trusted_proxies: tuple[IPNetwork, ...]
+    request_id_header: str
+    max_body_bytes: int
+    max_inspected_body_bytes: int
+    max_path_bytes: int
+
+
+@dataclass(frozen=True)
+class ResolverConfig:
+    """How to learn who owns one object: fetch it and read one field."""
+
+    name: str
+    path: PathTemplate
+    owners_field: str
+    cache_seconds: float
+    unassigned_value: str | None
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """How to confine a collection or a report to the subject's own objects.
+
+    `param` is forced to the subject's id in the query.  `check` names what is
+    verified in the upstream's answer: every element of `items_field` ("items"),
+    or the answer itself ("object").
+    """
+
+    param: str
+    check: str
+    owners_field: str
+    items_field: str
+    unassigned_value: str | None
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    index: int
+    methods: tuple[str, ...]
+    path: PathTemplate
+    resource: str
+    action: str
+    object: ResolverConfig | None
+    object_parameter: str | None
+    filter: FilterConfig | None
+    invalidates: tuple[ResolverConfig, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{'|'.join(self.methods)} {self.path.text}"
+
+
+@dataclass(frozen=True)
+class Config:
+    file: Path
+    listen_host: str
+    listen_port: int
+    upstream: UpstreamConfig
+    store_path: Path
+    model_path: Path
+    roles_path: Path
+    roles: tuple[str, ...]
+    jwt: JWTConfig
+    api_key_header: str
+    forwarding: ForwardingConfig
+    see_unassigned_chats: bool
+    resolvers: dict[str, ResolverConfig]
+    routes: tuple[RouteConfig, ...]
+    log_level: str
+
+    @property
+    def resources(self) -> frozenset[str]:
+        return frozenset(route.resource for route in self.routes)
+
+    @property
+    def actions(self) -> frozenset[tuple[str, str]]:
+        return frozenset((route.resource, route.action) for route in self.routes)

@@ -1,0 +1,142 @@
+"""Errors raised inside the gateway.
+
+GatewayError                      a request is refused before or while forwarding
+├── BadRequest                    400: malformed or ambiguous request
+├── Unauthenticated               401: credentials missing or invalid
+├── Forbidden                     403: authenticated, but not allowed
+├── NotFound                      404: no route, or an object outside the scope
+├── MethodNotAllowed              405: the route exists, the method does not
+├── PayloadTooLarge               413: body over the configured limit
+├── URITooLong                    414: path over the configured limit
+├── InternalError                 500: a fault inside the gateway
+├── UpstreamError                 502: the upstream refused, reset or sent garbage
+└── UpstreamTimeout               504: the upstream did not answer in time
+ConfigError                       a config or policy file is invalid
+
+A GatewayError carries two texts: `detail` goes to the client in the problem
+body, `reason` is a stable identifier for logs and metrics.  Neither may hold a
+credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+
+class GatewayError(Exception):
+    status = 500
+    title = "Internal Server Error"
+    reason = "internal_error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        reason: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if reason is not None:
+            self.reason = reason
+        self.headers = dict(headers or {})
+
+    @property
+    def problem_type(self) -> str:
+        return "urn:gateway:problem:" + self.title.lower().replace(" ", "-")
+
+
+class BadRequest(GatewayError):
+    status = 400
+    title = "Bad Request"
+    reason = "bad_request"
+
+
+class Unauthenticated(GatewayError):
+    status = 401
+    title = "Unauthorized"
+    reason = "unauthenticated"
+
+    def __init__(self, detail: str, *, reason: str | None = None) -> None:
+        # RFC 6750 section 3: a 401 names the scheme, and the error code only
+        # when credentials were presented.
+        challenge = 'Bearer realm="gateway"'
+        if reason != "credentials_missing":
+            challenge += ', error="invalid_token"'
+        super().__init__(detail, reason=reason, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(GatewayError):
+    status = 403
+    title = "Forbidden"
+    reason = "policy_denied"
+
+
+class NotFound(GatewayError):
+    status = 404
+    title = "Not Found"
+    reason = "not_found"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    title = "Method Not Allowed"
+    reason = "method_not_allowed"
+
+    def __init__(self, detail: str, *, allowed: list[str]) -> None:
+        super().__init__(detail, headers={"Allow": ", ".join(allowed)})
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    title = "Payload Too Large"
+    reason = "body_too_large"
+
+
+class URITooLong(GatewayError):
+    status = 414
+    title = "URI Too Long"
+    reason = "path_too_long"
+
+
+class InternalError(GatewayError):
+    pass
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    title = "Bad Gateway"
+    reason = "upstream_error"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    title = "Gateway Timeout"
+    reason = "upstream_timeout"
+
+
+class ConfigError(Exception):
+    """A config or policy file that cannot be used, located by line or key path."""
+
+    def __init__(
+        self,
+        file: str | Path,
+        message: str,
+        *,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.file = str(file)
+        self.line = line
+        self.key = key
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        location = self.file
+        if self.line is not None:
+            location += f":{self.line}"
+        if self.key:
+            location += f": {self.key}"
+        return f"{location}: {self.message}"

@@ -1,0 +1,1 @@
+"""Forwarding: the authorized request sent upstream, the answer streamed back."""

@@ -1,0 +1,159 @@
+"""Send an authorized request upstream over a pooled session and relay the answer.
+
+Request bodies stream through.  Answers stream back, except small ones, which
+are read whole and sent in one write, and answers that a scope check must read
+(capped at `max_inspected_body_bytes`).  aiohttp client errors become
+UpstreamError or UpstreamTimeout here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from gateway.authz.scope import BodyCheck
+from gateway.config.model import ForwardingConfig, UpstreamConfig
+from gateway.errors import PayloadTooLarge, UpstreamError, UpstreamTimeout
+from gateway.forward.headers import client_response_headers
+
+_WHOLE_BODY_MAX = 256 * 1024
+_CHUNK_SIZE = 64 * 1024
+
+
+class UpstreamForwarder:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        upstream: UpstreamConfig,
+        forwarding: ForwardingConfig,
+    ) -> None:
+        self._session = session
+        self._origin = str(upstream.url)
+        self._max_body = forwarding.max_body_bytes
+        self._max_inspected = forwarding.max_inspected_body_bytes
+        self._timeout = aiohttp.ClientTimeout(
+            total=upstream.read_timeout, sock_connect=upstream.connect_timeout
+        )
+
+    async def forward(
+        self,
+        request: web.BaseRequest,
+        *,
+        path: str,
+        query_string: str,
+        headers: CIMultiDict[str],
+        body_check: BodyCheck | None,
+    ) -> tuple[web.StreamResponse, int]:
+        """Forward and relay; return the response sent and the upstream status."""
+        target = path + "?" + query_string if query_string else path
+        url = URL(self._origin + target, encoded=True)
+        body = self._request_body(request)
+
+        try:
+            async with self._session.request(
+                request.method,
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                timeout=self._timeout,
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+            ) as upstream:
+                response = await self._relay(request, upstream, body_check)
+                return response, upstream.status
+        except _BodyTooLarge:
+            raise PayloadTooLarge(
+                f"The request body is larger than {self._max_body} bytes."
+            ) from None
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout("The upstream did not answer in time.") from None
+        except aiohttp.ClientError as error:
+            raise UpstreamError(
+                "The upstream refused or dropped the connection.",
+                reason="upstream_" + type(error).__name__,
+            ) from error
+
+    def _request_body(self, request: web.BaseRequest):
+        if not request.body_exists:
+            return None
+
+        length = request.content_length
+        if length is not None:
+            if length > self._max_body:
+                raise PayloadTooLarge(
+                    f"The request body is larger than {self._max_body} bytes."
+                )
+            return request.content
+
+        return _capped(request.content, self._max_body)
+
+    async def _relay(self, request, upstream, body_check) -> web.StreamResponse:
+        headers = client_response_headers(upstream.headers)
+
+        if body_check is not None:
+            body = await _read_capped(upstream, self._max_inspected)
+            body = body_check(upstream.status, body)
+            headers.popall("Content-Length", None)
+            return web.Response(status=upstream.status, body=body, headers=headers)
+
+        length = upstream.content_length
+        if request.method == "HEAD" or upstream.status in (204, 304):
+            return web.Response(status=upstream.status, headers=headers)
+        if length is not None and length <= _WHOLE_BODY_MAX:
+            body = await upstream.read()
+            headers.popall("Content-Length", None)
+            return web.Response(status=upstream.status, body=body, headers=headers)
+
+        response = web.StreamResponse(status=upstream.status, headers=headers)
+        await response.prepare(request)
+        try:
+            async for chunk in upstream.content.iter_chunked(_CHUNK_SIZE):
+                await response.write(chunk)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise StreamInterrupted(upstream.status) from error
+        await response.write_eof()
+        return response
+
+
+class StreamInterrupted(Exception):
+    """The upstream failed after part of its answer was sent to the client."""
+
+    reason = "upstream_stream_interrupted"
+
+    def __init__(self, upstream_status: int) -> None:
+        super().__init__("upstream answer interrupted mid-stream")
+        self.upstream_status = upstream_status
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _capped(stream: aiohttp.StreamReader, limit: int) -> AsyncIterator[bytes]:
+    received = 0
+    async for chunk in stream.iter_chunked(_CHUNK_SIZE):
+        received += len(chunk)
+        if received > limit:
+            raise _BodyTooLarge()
+        yield chunk
+
+
+async def _read_capped(upstream: aiohttp.ClientResponse, limit: int) -> bytes:
+    if upstream.content_length is not None and upstream.content_length > limit:
+        raise UpstreamError("The upstream's answer is too large to check.",
+                            reason="scope_body_too_large")
+
+    parts = []
+    received = 0
+    async for chunk in upstream.content.iter_chunked(_CHUNK_SIZE):
+        received += len(chunk)
+        if received > limit:
+            raise UpstreamError("The upstream's answer is too large to check.",
+                                reason="scope_body_too_large")
+        parts.append(chunk)
+    return b"".join(parts)

@@ -1,0 +1,1 @@
+"""Observability: structured logs and the decision record of each request."""

@@ -1,0 +1,175 @@
+"""The request pipeline: parse, route, authenticate, authorize, scope, forward.
+
+Every step raises a GatewayError to refuse; nothing reaches the upstream
+unless every step before `forward` has passed.  An unexpected exception is a
+refusal too (500), logged with the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from urllib.parse import parse_qsl
+
+import aiohttp
+from aiohttp import web
+
+from gateway.authn import Authenticator, Principal
+from gateway.authz.ownership import OwnershipResolver
+from gateway.authz.scope import ScopedRequest, apply_scope
+from gateway.errors import BadRequest, Forbidden, GatewayError, InternalError
+from gateway.forward.forwarder import StreamInterrupted, UpstreamForwarder
+from gateway.forward.headers import METHOD_OVERRIDE_HEADERS
+from gateway.observe.decision_log import DecisionRecord
+from gateway.problem import problem_response
+from gateway.routing.target import parse_target
+from gateway.routing.table import RouteMatch
+from gateway.snapshot import Snapshot
+
+log = logging.getLogger("gateway.pipeline")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,128}")
+
+
+class Gateway:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        authenticator: Authenticator,
+        resolver: OwnershipResolver,
+        forwarder: UpstreamForwarder,
+    ) -> None:
+        self.snapshot = snapshot
+        self._authenticator = authenticator
+        self._resolver = resolver
+        self._forwarder = forwarder
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
+        snapshot = self.snapshot  # one snapshot for the whole request
+        request_id = self._request_id(request, snapshot)
+        record = DecisionRecord(request_id, request.method, "",
+                                policy_revision=snapshot.policy.revision)
+        try:
+            response = await self._process(request, snapshot, record)
+        except GatewayError as error:
+            record.reason = error.reason
+            response = problem_response(error, request_id)
+        except StreamInterrupted as error:
+            # Part of the answer is already sent; re-raising makes aiohttp close
+            # the connection, so the client cannot take a cut body as whole.
+            record.reason = error.reason
+            record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            record.emit()
+            raise
+        except Exception:
+            record.reason = "internal_error"
+            log.exception("request failed inside the gateway",
+                          extra={"request_id": request_id})
+            response = problem_response(
+                InternalError("The gateway failed to process the request."),
+                request_id,
+            )
+
+        response.headers[snapshot.config.forwarding.request_id_header] = request_id
+        record.status = response.status
+        record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        record.emit()
+        return response
+
+    async def _process(self, request, snapshot: Snapshot, record: DecisionRecord):
+        config = snapshot.config
+        target = parse_target(request.raw_path, config.forwarding.max_path_bytes)
+        record.path = target.path
+        _reject_method_override(request, target.query_string)
+
+        match = snapshot.routes.match(request.method, target.segments)
+        route = match.route
+        record.route = route.name
+        record.resource = route.resource
+        record.action = route.action
+
+        principal = await self._authenticator.authenticate(request.headers)
+        record.subject = principal.user_id
+        record.role = principal.role
+        record.user_type = principal.user_type
+
+        grant = snapshot.policy.authorize(principal.role, route.resource, route.action)
+        if grant is None:
+            raise Forbidden(
+                f"Role {principal.role!r} may not {route.action} {route.resource}.",
+                reason="policy_denied",
+            )
+        record.scope = grant.scope
+        record.policy_line = grant.rule.location()
+
+        scoped = ScopedRequest(target.query_string)
+        if grant.scope == "own":
+            scoped = await apply_scope(route, match.params, principal,
+                                       target.query_string, self._resolver,
+                                       record.request_id)
+
+        return await self._forward(request, snapshot, record, target.path, match,
+                                   principal, scoped)
+
+    async def _forward(self, request, snapshot, record, path, match: RouteMatch,
+                       principal: Principal, scoped: ScopedRequest):
+        forwarding = snapshot.config.forwarding
+        identity = {
+            forwarding.user_header: principal.user_id,
+            forwarding.role_header: principal.role,
+            forwarding.user_type_header: principal.user_type,
+        }
+        headers = snapshot.headers.upstream_request_headers(
+            request.headers,
+            peer=request.remote,
+            scheme=request.scheme,
+            identity=identity,
+            request_id=record.request_id,
+            inspect=scoped.body_check is not None,
+        )
+
+        record.decision = "allow"
+        record.reason = "allowed"
+        response, upstream_status = await self._forwarder.forward(
+            request,
+            path=path,
+            query_string=scoped.query_string,
+            headers=headers,
+            body_check=scoped.body_check,
+        )
+        record.upstream_status = upstream_status
+
+        if 200 <= upstream_status < 300:
+            for resolver in match.route.invalidates:
+                object_id = match.params[resolver.path.parameters[0]]
+                self._resolver.invalidate(resolver, object_id)
+        return response
+
+    def _request_id(self, request: web.BaseRequest, snapshot: Snapshot) -> str:
+        header = snapshot.config.forwarding.request_id_header
+        incoming = request.headers.get(header)
+        if (
+            incoming
+            and _REQUEST_ID.fullmatch(incoming)
+            and snapshot.headers.is_trusted_proxy(request.remote)
+        ):
+            return incoming
+        return secrets.token_hex(12)
+
+
+def _reject_method_override(request: web.BaseRequest, query_string: str) -> None:
+    # The method checked must be the method that runs: frameworks that honour
+    # these headers or `_method` would run another one upstream.
+    for name in METHOD_OVERRIDE_HEADERS:
+        if name in request.headers:
+            raise BadRequest(f"The {name} header is not accepted.",
+                             reason="method_override")
+
+    if "_method" in query_string.lower() or "%5f" in query_string.lower():
+        for key, _ in parse_qsl(query_string, keep_blank_values=True):
+            if key.strip().lower() == "_method":
+                raise BadRequest("The _method parameter is not accepted.",
+                                 reason="method_override")

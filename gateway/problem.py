@@ -1,0 +1,26 @@
+"""RFC 9457 problem responses for refused requests."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from gateway.errors import GatewayError
+
+
+def problem_response(error: GatewayError, request_id: str) -> web.Response:
+    body = {
+        "type": error.problem_type,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "request_id": request_id,
+    }
+    response = web.Response(
+        status=error.status,
+        body=json.dumps(body).encode(),
+        content_type="application/problem+json",
+    )
+    response.headers.update(error.headers)
+    return response

@@ -1,0 +1,1 @@
+"""Routing: the canonical request target and the route it matches."""

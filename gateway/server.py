@@ -1,0 +1,114 @@
+"""Assemble the gateway from a snapshot and run it on aiohttp's low-level server.
+
+The low-level server hands every request straight to the pipeline: there is
+no router or middleware chain in front of it that could read a request
+differently from the gateway's own parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from gateway.authn import Authenticator
+from gateway.authn.jwt_authenticator import JWTAuthenticator
+from gateway.authz.ownership import OwnershipResolver
+from gateway.forward.forwarder import UpstreamForwarder
+from gateway.pipeline import Gateway
+from gateway.snapshot import Snapshot
+from gateway.store import SQLiteUserStore, UserStore
+
+log = logging.getLogger("gateway.server")
+
+
+@dataclass
+class RunningGateway:
+    gateway: Gateway
+    runner: web.ServerRunner
+    session: aiohttp.ClientSession
+    store: UserStore
+    port: int
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+        await self.session.close()
+        await self.store.close()
+
+
+def build_gateway(
+    snapshot: Snapshot, store: UserStore, session: aiohttp.ClientSession
+) -> Gateway:
+    config = snapshot.config
+    authenticator = Authenticator(
+        JWTAuthenticator(config.jwt),
+        store,
+        api_key_header=config.api_key_header,
+        roles=config.roles,
+        session=session,
+    )
+    resolver_timeout = aiohttp.ClientTimeout(
+        total=config.upstream.read_timeout, sock_connect=config.upstream.connect_timeout
+    )
+    resolver = OwnershipResolver(session, config.upstream.url, resolver_timeout)
+    forwarder = UpstreamForwarder(session, config.upstream, config.forwarding)
+    return Gateway(snapshot, authenticator, resolver, forwarder)
+
+
+def new_client_session(snapshot: Snapshot) -> aiohttp.ClientSession:
+    upstream = snapshot.config.upstream
+    connector = aiohttp.TCPConnector(
+        limit=upstream.max_connections,
+        keepalive_timeout=30,
+        ttl_dns_cache=60,
+    )
+    # auto_decompress=False: compressed answers pass through as they are, and
+    # the gateway never inflates a body it did not ask to read.
+    return aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+    )
+
+
+async def start_gateway(
+    snapshot: Snapshot, *, host: str | None = None, port: int | None = None
+) -> RunningGateway:
+    config = snapshot.config
+    store = SQLiteUserStore(config.store_path)
+    session = new_client_session(snapshot)
+    gateway = build_gateway(snapshot, store, session)
+
+    server = web.Server(gateway.handle, access_log=None)
+    runner = web.ServerRunner(server, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(
+        runner,
+        host if host is not None else config.listen_host,
+        port if port is not None else config.listen_port,
+        reuse_address=True,
+    )
+    await site.start()
+    bound_port = runner.addresses[0][1]
+    log.info("gateway listening on http://%s:%d, upstream %s, policy revision %s",
+             host or config.listen_host, bound_port, config.upstream.url,
+             snapshot.policy.revision)
+    return RunningGateway(gateway, runner, session, store, bound_port)
+
+
+async def serve_forever(snapshot: Snapshot, *, host=None, port=None) -> None:
+    running = await start_gateway(snapshot, host=host, port=port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("gateway stopping")
+        await running.close()

@@ -1,0 +1,47 @@
+"""Everything the request pipeline reads from files, validated and frozen.
+
+A snapshot is built completely before it is used, so a bad file never leaves a
+half-loaded gateway; reloading means building a new one and swapping it in.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.authz.policy import Policy, load_policy
+from gateway.config import Config, load_config
+from gateway.errors import ConfigError
+from gateway.forward.headers import HeaderPolicy
+from gateway.routing.table import RouteTable
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    config: Config
+    policy: Policy
+    routes: RouteTable
+    headers: HeaderPolicy
+
+
+def load_snapshot(config_file: str | os.PathLike) -> Snapshot:
+    """Load config and policy files, or raise ConfigError naming file and line."""
+    config = load_config(config_file)
+    policy = load_policy(
+        config.model_path,
+        config.roles_path,
+        roles=config.roles,
+        actions=config.actions,
+    )
+    try:
+        routes = RouteTable(config.routes)
+    except ValueError as error:
+        raise ConfigError(Path(config.file), str(error), key="routes") from None
+
+    return Snapshot(
+        config=config,
+        policy=policy,
+        routes=routes,
+        headers=HeaderPolicy(config.forwarding, config.api_key_header),
+    )

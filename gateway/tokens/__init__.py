@@ -1,0 +1,1 @@
+"""Token issuing, kept apart from the code that verifies and decides."""
