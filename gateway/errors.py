@@ -7,6 +7,7 @@ GatewayError                      a request is refused before or while forwardin
 ├── NotFound                      404: no route, or an object outside the scope
 ├── MethodNotAllowed              405: the route exists, the method does not
 ├── PayloadTooLarge               413: body over the configured limit
+├── UnsupportedMediaType          415: a body the gateway must read but cannot
 ├── URITooLong                    414: path over the configured limit
 ├── InternalError                 500: a fault inside the gateway
 ├── UpstreamError                 502: the upstream refused, reset or sent garbage
@@ -92,6 +93,12 @@ class PayloadTooLarge(GatewayError):
     status = 413
     title = "Payload Too Large"
     reason = "body_too_large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    title = "Unsupported Media Type"
+    reason = "body_unsupported"
 
 
 class URITooLong(GatewayError):

@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway.authn import Authenticator, Principal
+from gateway.authz.fields import authorize_fields, fields_set, read_body
 from gateway.authz.ownership import OwnershipResolver
 from gateway.authz.scope import ScopedRequest, apply_scope
 from gateway.errors import BadRequest, Forbidden, GatewayError, InternalError
@@ -102,20 +103,31 @@ class Gateway:
                 f"Role {principal.role!r} may not {route.action} {route.resource}.",
                 reason="policy_denied",
             )
-        record.scope = grant.scope
+        scope = grant.scope
         record.policy_line = grant.rule.location()
 
+        body = None
+        if route.guarded_fields and request.body_exists:
+            body = await read_body(request, config.forwarding.max_body_bytes)
+            fields = fields_set(request, body)
+            grants = authorize_fields(snapshot.policy, principal.role, route, fields)
+            # The request is as narrow as the narrowest permission it needs.
+            if any(field_grant.scope == "own" for field_grant in grants):
+                scope = "own"
+        record.scope = scope
+
         scoped = ScopedRequest(target.query_string)
-        if grant.scope == "own":
+        if scope == "own":
             scoped = await apply_scope(route, match.params, principal,
                                        target.query_string, self._resolver,
                                        record.request_id)
 
         return await self._forward(request, snapshot, record, target.path, match,
-                                   principal, scoped)
+                                   principal, scoped, body)
 
     async def _forward(self, request, snapshot, record, path, match: RouteMatch,
-                       principal: Principal, scoped: ScopedRequest):
+                       principal: Principal, scoped: ScopedRequest,
+                       body: bytes | None):
         forwarding = snapshot.config.forwarding
         identity = {
             forwarding.user_header: principal.user_id,
@@ -139,6 +151,7 @@ class Gateway:
             query_string=scoped.query_string,
             headers=headers,
             body_check=scoped.body_check,
+            body=body,
         )
         record.upstream_status = upstream_status
 

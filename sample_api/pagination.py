@@ -53,10 +53,16 @@ def parse_page(request: web.Request, page_count: int) -> int:
 def page_url(request: web.Request, page: int) -> str:
     """Build the absolute URL of another page of this request.
 
-    Scheme, Host header, path and every other query parameter come from the request
-    itself, and only ``page`` changes.
+    Path and every other query parameter come from the request itself, and only
+    ``page`` changes. Scheme and host come from ``X-Forwarded-Proto`` and
+    ``X-Forwarded-Host`` when the gateway sets them, so the links point at the
+    gateway, and from the request otherwise.
     """
-    return str(request.url.update_query(page=page))
+    relative = request.rel_url.update_query(page=page)
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
+    host = request.headers.get("X-Forwarded-Host", request.host)
+
+    return f"{scheme}://{host}{relative}"
 
 
 def paginate(request: web.Request, items: Sequence[Any]) -> web.Response:

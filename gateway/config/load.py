@@ -234,10 +234,32 @@ def _build_routes(
                 object_parameter=object_parameter,
                 filter=_build_filter(data.get("filter"), see_unassigned),
                 invalidates=invalidates,
+                guarded_fields=_build_guarded_fields(data.get("guarded_fields", {})),
             )
         )
 
+    _check_guarded_fields(document, routes)
     return tuple(routes)
+
+
+def _build_guarded_fields(data: dict) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for field, actions in data.items():
+        for action in [actions] if isinstance(actions, str) else actions:
+            pairs.append((field, action))
+
+    return tuple(pairs)
+
+
+def _check_guarded_fields(document: SourceDocument, routes: list[RouteConfig]) -> None:
+    actions = {(route.resource, route.action) for route in routes}
+    for route in routes:
+        for field, action in route.guarded_fields:
+            if (route.resource, action) not in actions:
+                raise document.error(
+                    ("routes", route.index, "guarded_fields", field),
+                    f"no route names action {action!r} on {route.resource!r}",
+                )
 
 
 def _build_filter(data: dict | None, see_unassigned: bool) -> FilterConfig | None:

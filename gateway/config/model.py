@@ -90,6 +90,8 @@ class RouteConfig:
     object_parameter: str | None
     filter: FilterConfig | None
     invalidates: tuple[ResolverConfig, ...]
+    # (body field, action on the same resource that setting the field needs)
+    guarded_fields: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:

@@ -42,6 +42,13 @@ ROUTE = _object(
         "object": NAME,
         "filter": OWNERS_CHECK,
         "invalidates": {"type": "array", "items": NAME},
+        "guarded_fields": {
+            "type": "object",
+            "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*\Z"},
+            "additionalProperties": {
+                "oneOf": [NAME, {"type": "array", "items": NAME, "minItems": 1}]
+            },
+        },
     },
     required=("path", "resource", "action"),
 ) | {"oneOf": [{"required": ["method"]}, {"required": ["methods"]}]}

@@ -48,11 +48,17 @@ class UpstreamForwarder:
         query_string: str,
         headers: CIMultiDict[str],
         body_check: BodyCheck | None,
+        body: bytes | None = None,
     ) -> tuple[web.StreamResponse, int]:
-        """Forward and relay; return the response sent and the upstream status."""
+        """Forward and relay; return the response sent and the upstream status.
+
+        `body` is the request body when the gateway has already read it;
+        otherwise the body streams from the client.
+        """
         target = path + "?" + query_string if query_string else path
         url = URL(self._origin + target, encoded=True)
-        body = self._request_body(request)
+        if body is None:
+            body = self._request_body(request)
 
         try:
             async with self._session.request(
