@@ -2,8 +2,8 @@
 
 The demo works in `.gateway/demo/` next to the config file, with a fresh
 store, so it never touches the users of a real deployment.  It creates one
-user per role and a service user, asks the gateway the same questions for
-each of them, prints the answers, and prints curl lines to ask them again.
+user per role and a service user, sends the same requests as each of them,
+prints the status codes, and prints curl lines to repeat the requests.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def _wait_ready(processes, urls: list[str], folder: Path) -> None:
                     )
             if time.monotonic() > deadline:
                 raise click.ClickException(
-                    f"{url} did not answer within {_READY_TIMEOUT:g} s; "
+                    f"{url} did not respond within {_READY_TIMEOUT:g} s; "
                     f"see the logs in {folder}"
                 )
             time.sleep(0.1)
@@ -176,7 +176,7 @@ def _answers(url: str) -> bool:
     try:
         urllib.request.urlopen(url, timeout=1).close()
     except urllib.error.HTTPError:
-        return True  # Any HTTP answer, a 404 included, means the server is up.
+        return True  # Any HTTP response, a 404 included, means the server is up.
     except OSError:
         return False
 

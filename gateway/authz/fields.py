@@ -1,4 +1,4 @@
-"""Guarded body fields: writes that change more than their route's action says.
+"""Guarded body fields: writes that change more than their route's action names.
 
 A contact update that sets `operators` hands the contact to other operators,
 which is the `add_operator` action, not `update`.  A route lists such fields

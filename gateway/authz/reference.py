@@ -1,7 +1,7 @@
 """Plain Casbin as the reference for the compiled policy index.
 
-`Policy.authorize` answers from an index; `casbin.Enforcer.enforce` answers
-from the files.  Both must agree on every role, resource, action and object
+`Policy.authorize` decides from an index, `casbin.Enforcer.enforce` from the
+files.  Both must agree on every role, resource, action and object
 relation, and `gateway check` and the tests ask both.
 """
 
