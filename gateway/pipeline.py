@@ -157,8 +157,7 @@ class Gateway:
 
         if 200 <= upstream_status < 300:
             for resolver in match.route.invalidates:
-                object_id = match.params[resolver.path.parameters[0]]
-                self._resolver.invalidate(resolver, object_id)
+                self._resolver.invalidate(resolver)
         return response
 
     def _request_id(self, request: web.BaseRequest, snapshot: Snapshot) -> str:
@@ -181,7 +180,8 @@ def _reject_method_override(request: web.BaseRequest, query_string: str) -> None
             raise BadRequest(f"The {name} header is not accepted.",
                              reason="method_override")
 
-    if "_method" in query_string.lower() or "%5f" in query_string.lower():
+    # Every spelling of `_method` starts with "_" or its escape "%5F".
+    if "_" in query_string or "%5f" in query_string.lower():
         for key, _ in parse_qsl(query_string, keep_blank_values=True):
             if key.strip().lower() == "_method":
                 raise BadRequest("The _method parameter is not accepted.",

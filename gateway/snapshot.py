@@ -14,7 +14,7 @@ from gateway.authz.policy import Policy, load_policy
 from gateway.config import Config, load_config
 from gateway.errors import ConfigError
 from gateway.forward.headers import HeaderPolicy
-from gateway.routing.table import RouteTable
+from gateway.routing.table import RouteConflict, RouteTable
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,9 @@ def load_snapshot(config_file: str | os.PathLike) -> Snapshot:
     )
     try:
         routes = RouteTable(config.routes)
-    except ValueError as error:
-        raise ConfigError(Path(config.file), str(error), key="routes") from None
+    except RouteConflict as error:
+        raise ConfigError(Path(config.file), str(error), line=error.route.line,
+                          key=f"routes[{error.route.index}]") from None
 
     return Snapshot(
         config=config,

@@ -10,6 +10,7 @@ from gateway.config.model import JWTConfig
 from gateway.errors import Unauthenticated
 
 _REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+_DATE_CLAIMS = ("exp", "nbf", "iat")
 
 
 class JWTAuthenticator:
@@ -46,7 +47,7 @@ class JWTAuthenticator:
                                       reason="token_unknown_key")
 
         try:
-            return jwt.decode(
+            claims = jwt.decode(
                 token,
                 key,
                 algorithms=list(self._config.algorithms),
@@ -73,3 +74,18 @@ class JWTAuthenticator:
         except jwt.PyJWTError:
             raise Unauthenticated("The token's signature or format is invalid.",
                                   reason="token_invalid") from None
+
+        _check_numeric_dates(claims)
+        return claims
+
+
+def _check_numeric_dates(claims: dict) -> None:
+    # RFC 7519 makes these JSON numbers; PyJWT 2.15 also accepts numeric
+    # strings, which other verifiers of the same token may read differently.
+    for name in _DATE_CLAIMS:
+        value = claims.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Unauthenticated(f"The token's {name!r} claim is not a number.",
+                                  reason="token_claims")

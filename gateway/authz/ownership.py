@@ -2,8 +2,10 @@
 
 An owner field is either one user id (a chat's `assignee`) or a list of them
 (a contact's `operators`).  Results may be cached for the resolver's
-`cache_seconds`; a route that changes ownership through the gateway drops the
-entry as soon as the upstream confirms the change.
+`cache_seconds`.  A route that changes ownership through the gateway drops
+every cached entry of that resolver as soon as the upstream confirms the
+change: the upstream may accept one object under several spellings of its id
+(`1`, `01`), so dropping one key would leave the others stale.
 """
 
 from __future__ import annotations
@@ -46,28 +48,39 @@ class OwnershipResolver:
         self._session = session
         self._upstream = upstream
         self._timeout = timeout
-        self._cache: OrderedDict[tuple[str, str], tuple[float, frozenset[str]]] = (
-            OrderedDict()
-        )
+        # (resolver, object id) -> (expiry, owners, generation of the resolver)
+        self._cache: OrderedDict[tuple[str, str], tuple[float, frozenset[str], int]]
+        self._cache = OrderedDict()
+        self._generations: dict[str, int] = {}
 
     async def owners(self, resolver: ResolverConfig, object_id: str,
                      request_id: str) -> frozenset[str]:
         key = (resolver.name, object_id)
+        generation = self._generations.get(resolver.name, 0)
         cached = self._cache.get(key)
-        if cached is not None and cached[0] > time.monotonic():
+        if (
+            cached is not None
+            and cached[0] > time.monotonic()
+            and cached[2] == generation
+        ):
             return cached[1]
 
         owners = await self._fetch(resolver, object_id, request_id)
-        if resolver.cache_seconds > 0:
-            self._cache[key] = (time.monotonic() + resolver.cache_seconds, owners)
+        # An invalidation during the fetch makes its answer possibly stale.
+        if resolver.cache_seconds > 0 and self._generations.get(resolver.name, 0) == (
+            generation
+        ):
+            expiry = time.monotonic() + resolver.cache_seconds
+            self._cache[key] = (expiry, owners, generation)
             self._cache.move_to_end(key)
             if len(self._cache) > _MAX_CACHED_OBJECTS:
                 self._cache.popitem(last=False)
 
         return owners
 
-    def invalidate(self, resolver: ResolverConfig, object_id: str) -> None:
-        self._cache.pop((resolver.name, object_id), None)
+    def invalidate(self, resolver: ResolverConfig) -> None:
+        """Drop every cached owner set of `resolver`."""
+        self._generations[resolver.name] = self._generations.get(resolver.name, 0) + 1
 
     async def _fetch(self, resolver: ResolverConfig, object_id: str,
                      request_id: str) -> frozenset[str]:

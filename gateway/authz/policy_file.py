@@ -16,6 +16,7 @@ from gateway.errors import ConfigError
 
 SCOPES = ("all", "own")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
+_MODEL_TOKEN = re.compile(r'"[^"]*"|\w+(?:\.\w+)*|&&|\|\||==|!=|\S')
 
 # The one model the compiled index implements, compared without whitespace.
 SUPPORTED_MODEL = {
@@ -75,13 +76,16 @@ def read_model(file: Path) -> str:
         if not equals or section is None:
             raise ConfigError(file, f"expected 'key = value' in a section: {stripped!r}",
                               line=number)
+        if (section, key.strip()) in found:
+            raise ConfigError(file, f"'{key.strip()}' is repeated in [{section}]",
+                              line=number)
         found[(section, key.strip())] = (value.strip(), number)
 
     for (section, key), expected in SUPPORTED_MODEL.items():
         if (section, key) not in found:
             raise ConfigError(file, f"missing '{key} = ...' in section [{section}]")
         value, number = found.pop((section, key))
-        if _squeeze(value) != _squeeze(expected):
+        if _tokens(value) != _tokens(expected):
             raise ConfigError(
                 file,
                 f"[{section}] {key} is not the supported model; the gateway "
@@ -195,21 +199,21 @@ def _check_inheritance(file: Path, inheritance: list[InheritanceRule]) -> None:
     for rule in inheritance:
         parents.setdefault(rule.role, []).append(rule)
 
-    def walk(role: str, trail: tuple[str, ...]) -> None:
+    def walk(role: str, trail: tuple[str, ...], line: int | None) -> None:
         # Casbin's role manager resolves at most ten levels; deeper chains
         # would silently lose permissions.
         if len(trail) > 9:
             raise ConfigError(file, f"inheritance deeper than 9 levels: "
-                              f"{' -> '.join(trail)}")
+                              f"{' -> '.join(trail)}", line=line)
         for rule in parents.get(role, []):
             if rule.parent in trail:
                 raise ConfigError(file, f"inheritance cycle: "
                                   f"{' -> '.join(trail + (rule.parent,))}",
                                   line=rule.line)
-            walk(rule.parent, trail + (rule.parent,))
+            walk(rule.parent, trail + (rule.parent,), rule.line)
 
     for role in parents:
-        walk(role, (role,))
+        walk(role, (role,), None)
 
 
 def _read_text(file: Path) -> str:
@@ -228,5 +232,7 @@ def _read_text(file: Path) -> str:
         raise ConfigError(file, "file is not valid UTF-8", line=line) from error
 
 
-def _squeeze(text: str) -> str:
-    return "".join(text.split())
+def _tokens(text: str) -> list[str]:
+    # Spaces between tokens do not matter; a space inside one (`"a ll"`,
+    # `re l`, `= =`) changes what Casbin evaluates, so it makes a new token.
+    return _MODEL_TOKEN.findall(text)

@@ -46,7 +46,12 @@ def _check_schema(document: SourceDocument) -> None:
     error = errors[0]
     path = tuple(error.absolute_path)
     if error.validator == "additionalProperties":
-        message = error.message.replace("Additional properties", "unknown keys")
+        known = error.schema.get("properties", {})
+        unknown = sorted((key for key in error.instance if key not in known),
+                         key=lambda key: document.line_of(path + (key,)) or 0)
+        path += (unknown[0],)
+        allowed = ", ".join(known) or "none"
+        message = (f"unknown key {unknown[0]!r}; allowed here: {allowed}")
     elif error.validator == "oneOf" and path and "routes" in path:
         message = "a route needs exactly one of 'method' or 'methods'"
     else:
@@ -226,6 +231,7 @@ def _build_routes(
         routes.append(
             RouteConfig(
                 index=index,
+                line=document.line_of(key_path),
                 methods=methods,
                 path=template,
                 resource=data["resource"],

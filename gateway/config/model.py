@@ -82,6 +82,7 @@ class FilterConfig:
 @dataclass(frozen=True)
 class RouteConfig:
     index: int
+    line: int | None
     methods: tuple[str, ...]
     path: PathTemplate
     resource: str

@@ -60,9 +60,15 @@ class UpstreamForwarder:
         if body is None:
             body = self._request_body(request)
 
+        # A HEAD answer carries the headers of the checked body, Content-Length
+        # among them, so the body to check is fetched with GET.
+        method = request.method
+        if method == "HEAD" and body_check is not None:
+            method = "GET"
+
         try:
             async with self._session.request(
-                request.method,
+                method,
                 url,
                 headers=headers,
                 data=body,
@@ -79,6 +85,12 @@ class UpstreamForwarder:
         except asyncio.TimeoutError:
             raise UpstreamTimeout("The upstream did not answer in time.") from None
         except aiohttp.ClientError as error:
+            # aiohttp 3.14 wraps an error raised by the body generator in a
+            # ClientConnectionError; the upstream saw an unfinished body.
+            if isinstance(body, _CappedBody) and body.exceeded:
+                raise PayloadTooLarge(
+                    f"The request body is larger than {self._max_body} bytes."
+                ) from None
             raise UpstreamError(
                 "The upstream refused or dropped the connection.",
                 reason="upstream_" + type(error).__name__,
@@ -96,7 +108,7 @@ class UpstreamForwarder:
                 )
             return request.content
 
-        return _capped(request.content, self._max_body)
+        return _CappedBody(request.content, self._max_body)
 
     async def _relay(self, request, upstream, body_check) -> web.StreamResponse:
         headers = client_response_headers(upstream.headers)
@@ -140,13 +152,22 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _capped(stream: aiohttp.StreamReader, limit: int) -> AsyncIterator[bytes]:
-    received = 0
-    async for chunk in stream.iter_chunked(_CHUNK_SIZE):
-        received += len(chunk)
-        if received > limit:
-            raise _BodyTooLarge()
-        yield chunk
+class _CappedBody:
+    """A request body of unknown length, streamed until it passes `limit`."""
+
+    def __init__(self, stream: aiohttp.StreamReader, limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+        self.exceeded = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        received = 0
+        async for chunk in self._stream.iter_chunked(_CHUNK_SIZE):
+            received += len(chunk)
+            if received > self._limit:
+                self.exceeded = True
+                raise _BodyTooLarge()
+            yield chunk
 
 
 async def _read_capped(upstream: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -48,7 +48,7 @@ _SPOOFABLE = frozenset(
         "expect",
     )
 )
-_SPOOFABLE_PREFIXES = ("x-forwarded-", "x-gateway-", "x-original-")
+_SPOOFABLE_PREFIXES = ("x-forwarded-", "x-gateway-", "x-original-", "x-envoy-")
 
 METHOD_OVERRIDE_HEADERS = ("X-HTTP-Method-Override", "X-HTTP-Method",
                            "X-Method-Override")

@@ -13,6 +13,14 @@ from gateway.config.model import RouteConfig
 from gateway.errors import MethodNotAllowed, NotFound
 
 
+class RouteConflict(ValueError):
+    """Two routes claim the same method and path, or name a segment differently."""
+
+    def __init__(self, message: str, route: RouteConfig) -> None:
+        super().__init__(message)
+        self.route = route
+
+
 @dataclass(frozen=True, slots=True)
 class RouteMatch:
     route: RouteConfig
@@ -43,19 +51,21 @@ class RouteTable:
                 node.parameter_name = segment.text
                 node.parameter = _Node()
             elif node.parameter_name != segment.text:
-                raise ValueError(
+                raise RouteConflict(
                     f"route {route.path.text!r} names parameter "
                     f"{{{segment.text}}} where another route names "
-                    f"{{{node.parameter_name}}}"
+                    f"{{{node.parameter_name}}}",
+                    route,
                 )
             node = node.parameter
 
         for method in route.methods:
             if method in node.routes:
                 other = node.routes[method]
-                raise ValueError(
+                raise RouteConflict(
                     f"{method} {route.path.text!r} is already routed by "
-                    f"{other.path.text!r} (routes[{other.index}])"
+                    f"{other.path.text!r} (routes[{other.index}])",
+                    route,
                 )
             node.routes[method] = route
 

@@ -1,0 +1,171 @@
+"""Server subprocesses of the benchmark: start, wait, stop, and read CPU time."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+READY_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 10.0
+CLOCK_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+# The sample API gives each new message the highest id plus one, found by a scan
+# of the messages table, and records every request it gets.  Both grow with the
+# load, so its cost per request would keep rising during a run.  A reset every
+# half second keeps both small; one reset takes about 2.5 ms of its CPU.
+RESET_INTERVAL_SECONDS = 0.5
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+def free_port() -> int:
+    # The kernel picks a free port.  Another process could take it before the
+    # server binds it, which wait_until_listening then reports as an early exit.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def start_server(
+    name: str, argv: list[str], port: int, work_dir: Path, cwd: Path
+) -> Server:
+    """Start `argv` with its output in WORK_DIR/NAME.log; return once it listens."""
+    log_path = work_dir / f"{name.replace(' ', '-')}.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    server = Server(name, process, port, log_path)
+    try:
+        wait_until_listening(server)
+    except RuntimeError:
+        stop_server(server)
+        raise
+
+    return server
+
+
+def wait_until_listening(server: Server) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{server.name} exited with status {server.process.returncode} "
+                f"before listening on port {server.port}:\n{log_tail(server)}"
+            )
+
+        with contextlib.suppress(OSError):
+            socket.create_connection((LOOPBACK, server.port), timeout=1).close()
+            return
+
+        time.sleep(0.1)
+
+    raise RuntimeError(
+        f"{server.name} did not listen on port {server.port} within "
+        f"{READY_TIMEOUT_SECONDS:g} s:\n{log_tail(server)}"
+    )
+
+
+def stop_server(server: Server) -> None:
+    """Send SIGTERM to the server's own process, then SIGKILL if it lingers."""
+    if server.process.poll() is not None:
+        return
+
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        print(f"{server.name} ignored SIGTERM; killing it", file=sys.stderr)
+        server.process.kill()
+        server.process.wait()
+
+
+def log_tail(server: Server, lines: int = 20) -> str:
+    text = server.log_path.read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the user plus system CPU time that a running process has used."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as file:
+        stat = file.read()
+
+    # proc(5): utime and stime are fields 14 and 15, in clock ticks.  They are
+    # counted after the command name, which is in brackets and may hold spaces.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_SECOND
+
+
+def pin(process: subprocess.Popen, cpus: set[int] | None) -> None:
+    if cpus is not None:
+        os.sched_setaffinity(process.pid, cpus)
+
+
+def send_once(port: int, spec: dict) -> int:
+    """Send one request from the wire form of bench/run.py; return its status."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
+    try:
+        body = spec["body"].encode() if spec["body"] is not None else None
+        connection.request(spec["method"], spec["path"], body, spec["headers"])
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def reset_sample_api(upstream: Server) -> None:
+    """Restore the seed data and empty the request record of the sample API."""
+    spec = {"method": "POST", "path": "/_sample/reset", "headers": {}, "body": None}
+    status = send_once(upstream.port, spec)
+    if status != 200:
+        raise RuntimeError(f"POST /_sample/reset returned {status}, expected 200")
+
+
+@contextlib.contextmanager
+def resetting_periodically(upstream: Server):
+    """Reset the sample API every RESET_INTERVAL_SECONDS while the block runs."""
+    stop = threading.Event()
+    failures: list[Exception] = []
+
+    def reset_until_stopped() -> None:
+        while not stop.wait(RESET_INTERVAL_SECONDS):
+            try:
+                reset_sample_api(upstream)
+            except (OSError, RuntimeError) as error:
+                failures.append(error)
+                return
+
+    thread = threading.Thread(target=reset_until_stopped, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+    if failures:
+        raise RuntimeError(f"resetting the sample API failed: {failures[0]}")
