@@ -216,6 +216,27 @@ def service_users_add_key(config_file: Path, user_id: str) -> None:
     click.echo(key)
 
 
+@service_users.command("keys")
+@CONFIG_OPTION
+@click.argument("user_id")
+@expected_errors
+def service_users_keys(config_file: Path, user_id: str) -> None:
+    """List a service user's API keys by prefix, with creation and revocation time."""
+    keys = _run_with_store(config_file, lambda store: store.list_api_keys(user_id))
+    for key in keys:
+        click.echo(f"{key.prefix}\t{key.created_at}\t{key.revoked_at or 'active'}")
+
+
+@service_users.command("revoke-key")
+@CONFIG_OPTION
+@click.argument("prefix")
+@expected_errors
+def service_users_revoke_key(config_file: Path, prefix: str) -> None:
+    """Revoke an API key by its prefix; requests with it get 401 at once."""
+    key = _run_with_store(config_file, lambda store: store.revoke_api_key(prefix))
+    click.echo(f"revoked key {key.prefix} of {key.user_id}")
+
+
 @main.command()
 @CONFIG_OPTION
 @click.option("--port", type=int, help="Gateway port (default: listen.port, or a free one).")

@@ -13,7 +13,6 @@ import secrets
 import time
 from urllib.parse import parse_qsl
 
-import aiohttp
 from aiohttp import web
 
 from gateway.authn import Authenticator, Principal

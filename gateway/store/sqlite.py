@@ -158,6 +158,23 @@ class SQLiteUserStore:
         ).fetchall()
         return [ApiKeyInfo(*row) for row in rows]
 
+    async def revoke_api_key(self, prefix: str) -> ApiKeyInfo:
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE api_keys SET revoked_at = ? "
+                "WHERE prefix = ? AND revoked_at IS NULL",
+                (_now(), prefix),
+            )
+            if cursor.rowcount == 0:
+                raise UserStoreError(f"no active API key with prefix {prefix!r}")
+
+        row = self._db.execute(
+            "SELECT prefix, user_id, created_at, revoked_at FROM api_keys "
+            "WHERE prefix = ?",
+            (prefix,),
+        ).fetchone()
+        return ApiKeyInfo(*row)
+
     async def ping(self) -> None:
         self._db.execute("SELECT 1").fetchone()
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 import jwt
 import pytest
@@ -266,13 +264,7 @@ async def test_revoked_api_key_is_rejected(gateway, sample_api, http):
     kept_key = await gateway.store.add_api_key(user_id)
     assert await get_status(http, gateway, PATH, {"X-API-Key": key}) == 200
 
-    # NOTE: the store has no revoke operation, so the test revokes the row in
-    # SQL.  The gateway reads `revoked_at` on every request.
-    prefix = key.split("_")[1]
-    revoked_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    with sqlite3.connect(gateway.config.store_path) as database:
-        database.execute("UPDATE api_keys SET revoked_at = ? WHERE prefix = ?",
-                         (revoked_at, prefix))
+    await gateway.store.revoke_api_key(key.split("_")[1])
     await sample_api.clear()
 
     assert await get_status(http, gateway, PATH, {"X-API-Key": key}) == 401

@@ -247,16 +247,13 @@ async def test_revoked_api_key_rejected(store, database):
     await add_service(store)
     key = await store.add_api_key("svc-1")
     prefix = (await store.list_api_keys("svc-1"))[0].prefix
-    # The store has no call that revokes a key, so the test sets revoked_at in
-    # the database file as an operator would.
-    with sqlite3.connect(database) as connection:
-        connection.execute(
-            "UPDATE api_keys SET revoked_at = '2026-01-01T00:00:00+00:00' "
-            "WHERE prefix = ?",
-            (prefix,),
-        )
 
+    revoked = await store.revoke_api_key(prefix)
+
+    assert revoked.revoked_at is not None
     assert await store.find_user_by_api_key(key) is None
+    with pytest.raises(UserStoreError, match="no active API key"):
+        await store.revoke_api_key(prefix)
 
 
 def replace_secret(key: str) -> str:
