@@ -3,7 +3,7 @@
 Each of N workers owns one keep-alive connection and sends the requests of the
 mix in turn, one at a time, until the duration or the request count runs out.
 It prints one JSON object with the count, the elapsed time, the latency
-percentiles and the answers whose status was not the expected one.
+percentiles and the responses whose status was not the expected one.
 
 Run: ``python bench/load.py --url http://127.0.0.1:8090 --requests mix.json``
 where mix.json is a list of ``{"method", "path", "headers", "body",

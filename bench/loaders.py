@@ -1,7 +1,7 @@
 """The load generators: wrk with bench/wrk_mix.lua, or bench/load.py on aiohttp.
 
 Both run as a subprocess of their own, send a request mix over N keep-alive
-connections in a closed loop (each connection waits for its answer before it
+connections in a closed loop (each connection waits for its response before it
 sends again), stop after a duration or a request count, and print one JSON
 summary that `run_loader` returns as a LoadResult.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 from servers import pin
 
 BENCH_DIR = Path(__file__).resolve().parent
-# wrk's own limit on one request; slower answers count as failed.
+# Time allowed for one request.  Slower requests count as failed.
 REQUEST_TIMEOUT_SECONDS = 10
 # Time a loader may take beyond its duration to start, drain and report.
 EXIT_GRACE_SECONDS = 60
@@ -31,7 +31,7 @@ class LoadSettings:
     concurrency: int
     max_requests: int
     work_dir: Path
-    cpus: set[int] | None  # CPUs the loader is pinned to; None: not pinned
+    cpus: set[int] | None  # CPUs the loader is pinned to, or None
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ def choose_loader(requested: str) -> str:
         return "wrk" if has_wrk else "aiohttp"
     if requested == "wrk" and not has_wrk:
         raise SystemExit(
-            "Error: --loader wrk, but wrk is not on PATH; install it "
-            "(apt-get install wrk) or use --loader aiohttp"
+            "Error: --loader wrk was given, but wrk is not on PATH. Install it "
+            "(apt-get install wrk) or use --loader aiohttp."
         )
 
     return requested
@@ -184,7 +184,7 @@ def run_loader(
 
 
 def parse_loader_output(output: str) -> LoadResult:
-    # wrk prints its own report first; the script's line starts with BENCH_JSON.
+    # wrk prints its own report first, and the script's line starts with BENCH_JSON.
     for line in output.splitlines():
         line = line.removeprefix("BENCH_JSON ")
         if line.startswith("{"):

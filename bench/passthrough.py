@@ -4,7 +4,7 @@ It does what any aiohttp reverse proxy must do and nothing the gateway adds:
 no authentication, no policy, no header rewriting beyond dropping hop-by-hop
 headers.  Like the gateway, it runs on aiohttp's low-level `web.Server`, sends
 every request over one pooled keep-alive `ClientSession`, streams request
-bodies, and reads small answers whole so they go out in one write.
+bodies, and reads small responses whole so they go out in one write.
 
 Run: ``python bench/passthrough.py --upstream http://127.0.0.1:8081 --port 8090``
 """
@@ -23,7 +23,7 @@ from yarl import URL
 
 log = logging.getLogger("bench.passthrough")
 
-# RFC 9110, section 7.6.1, plus the non-standard names proxies also drop.
+# Headers that apply to one connection only, so a proxy must not forward them.
 HOP_BY_HOP = frozenset(
     (
         "connection",
@@ -39,10 +39,10 @@ HOP_BY_HOP = frozenset(
 )
 # Host is set by the client session to the upstream's address.
 _DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {"host"}
-# The same cut-off as the gateway's forwarder, so both send small answers alike.
+# The same cut-off as the gateway's forwarder, so both send small responses alike.
 WHOLE_BODY_MAX = 256 * 1024
 CHUNK_SIZE = 64 * 1024
-# Errors logged one by one before only every LOG_EVERY_NTH one is.
+# Upstream errors are logged one by one up to this count, then every LOG_EVERY_NTH.
 _LOGGED_ERRORS_MAX = 10
 LOG_EVERY_NTH = 1000
 
@@ -114,7 +114,7 @@ class PassThroughProxy:
 
         return response
 
-    def _log_error(self, request: web.BaseRequest, what: str) -> None:
+    def _log_error(self, request: web.BaseRequest, failure: str) -> None:
         self._error_count += 1
         count = self._error_count
         if count <= _LOGGED_ERRORS_MAX or count % LOG_EVERY_NTH == 0:
@@ -122,13 +122,13 @@ class PassThroughProxy:
                 "upstream request %s %s %s (%d errors so far)",
                 request.method,
                 request.raw_path,
-                what,
+                failure,
                 count,
             )
 
 
 class StreamInterrupted(Exception):
-    """The upstream failed after part of its answer was sent.
+    """The upstream failed after part of its response was sent.
 
     It is raised past the handler on purpose: aiohttp then closes the client
     connection, so the client cannot take the cut body for a whole one.

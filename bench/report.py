@@ -142,7 +142,7 @@ def print_report(measurements: list[Measurement], scenarios: list[str]) -> None:
 
 
 def warn_about_errors(measurements: list[Measurement], max_requests: int) -> bool:
-    """Print each run with failed or unexpected answers; return whether any had."""
+    """Print each run with failed or unexpected responses, and return whether any."""
     found = False
     for run in measurements:
         load = run.load

@@ -3,9 +3,9 @@
 Starts, as subprocesses on free loopback ports, the sample chat API, the
 pass-through proxy of bench/passthrough.py in front of it, and the gateway
 with a config derived from config.yaml.  Then it sends the same request mix to
-each target in turn, never to both at once, and prints requests per second,
-p50 and p99 latency, CPU time per request of each process, and the ratio of
-the gateway's rate to the pass-through's, for the mix and for each kind alone.
+each target in turn, never to both at once.  For the mix and for each request
+kind alone it prints requests per second, p50 and p99 latency, the CPU time
+per request of each process, and the gateway's rate over the pass-through's.
 
 Run from the repository: ``.venv/bin/python bench/run.py``
 """
@@ -54,8 +54,8 @@ from gateway.config.derive import derive_config
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPOSITORY = BENCH_DIR.parent
-# Token lifetime when the planned runs are shorter; `gateway token` defaults to
-# the config's token_lifetime, which could end inside a long benchmark.
+# Shortest lifetime of the minted tokens.  Without --lifetime, `gateway token`
+# uses the config's token_lifetime, which could end inside a long benchmark.
 MIN_TOKEN_LIFETIME_SECONDS = 3600
 
 
@@ -148,7 +148,7 @@ class Settings:
 
 
 def run_gateway_cli(config_path: Path, *arguments: str) -> str:
-    """Run a `gateway` subcommand on the derived config; return its output."""
+    """Run a `gateway` subcommand on the derived config and return its output."""
     argv = [sys.executable, "-m", "gateway.cli", *arguments, "-c", str(config_path)]
     completed = subprocess.run(
         argv, cwd=REPOSITORY, capture_output=True, text=True, check=False
@@ -211,7 +211,7 @@ def mint_tokens(config_path: Path, lifetime_seconds: int) -> dict[str, str]:
 
 
 def request_specs(kinds: tuple[RequestKind, ...], tokens: dict[str, str]) -> list:
-    """Build the wire form of each request; both targets get the same headers."""
+    """Build the wire form of each request.  Both targets get the same headers."""
     specs = []
     for kind in kinds:
         headers = {"Authorization": f"Bearer {tokens[kind.user_id]}"}
@@ -231,7 +231,7 @@ def request_specs(kinds: tuple[RequestKind, ...], tokens: dict[str, str]) -> lis
     return specs
 
 
-def check_answers(server: Server, specs: list[dict]) -> None:
+def check_statuses(server: Server, specs: list[dict]) -> None:
     """Raise unless each request gets its expected status, so no refusal is timed."""
     for spec in specs:
         status = send_once(server.port, spec)
@@ -248,7 +248,7 @@ def check_answers(server: Server, specs: list[dict]) -> None:
 def start_servers(
     stack: contextlib.ExitStack, settings: Settings
 ) -> tuple[Server, Server, Server, Path]:
-    """Start the sample API, the pass-through and the gateway; stop them on exit."""
+    """Start the sample API, the pass-through and the gateway, stopped on exit."""
     work_dir = settings.load.work_dir
 
     def start(name: str, argv: list[str], port: int) -> Server:
@@ -281,7 +281,7 @@ def start_servers(
 def measure(
     target: Server, upstream: Server, specs: list[dict], settings: Settings
 ) -> tuple[LoadResult, float, float, float]:
-    """Warm up, then run the loader once; return its result and CPU seconds."""
+    """Warm up, run the loader once, and return its result and the CPU seconds."""
     reset_sample_api(upstream)
     with resetting_periodically(upstream):
         if settings.warmup > 0:
@@ -347,7 +347,7 @@ def run_benchmark(settings: Settings) -> list[Measurement]:
 
         targets = [passthrough, gateway]
         for target in targets:
-            check_answers(target, request_specs(REQUEST_KINDS, tokens))
+            check_statuses(target, request_specs(REQUEST_KINDS, tokens))
 
         print(settings.describe(), flush=True)
         return run_scenarios(targets, upstream, tokens, settings)
@@ -421,7 +421,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def split_cpus(loader_cpu: int | None) -> tuple[set[int] | None, set[int] | None]:
-    """Return the CPUs of the loader and of the servers, or (None, None)."""
+    """Return the CPUs of the loader and of the servers, or (None, None) unpinned."""
     if loader_cpu is None:
         return None, None
 

@@ -38,7 +38,7 @@ class Server:
 
 def free_port() -> int:
     # The kernel picks a free port.  Another process could take it before the
-    # server binds it, which wait_until_listening then reports as an early exit.
+    # server binds it, and the server then exits, which start_server reports.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((LOOPBACK, 0))
         return probe.getsockname()[1]
@@ -47,7 +47,7 @@ def free_port() -> int:
 def start_server(
     name: str, argv: list[str], port: int, work_dir: Path, cwd: Path
 ) -> Server:
-    """Start `argv` with its output in WORK_DIR/NAME.log; return once it listens."""
+    """Start `argv` with its output in WORK_DIR/NAME.log and wait until it listens."""
     log_path = work_dir / f"{name.replace(' ', '-')}.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
@@ -114,7 +114,7 @@ def cpu_seconds(pid: int) -> float:
         stat = file.read()
 
     # proc(5): utime and stime are fields 14 and 15, in clock ticks.  They are
-    # counted after the command name, which is in brackets and may hold spaces.
+    # counted after the command name, which is in brackets and may contain spaces.
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_SECOND
 
@@ -125,7 +125,7 @@ def pin(process: subprocess.Popen, cpus: set[int] | None) -> None:
 
 
 def send_once(port: int, spec: dict) -> int:
-    """Send one request from the wire form of bench/run.py; return its status."""
+    """Send one request, in the wire form of bench/run.py, and return its status."""
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
     try:
         body = spec["body"].encode() if spec["body"] is not None else None

@@ -1,5 +1,5 @@
--- wrk script: send the requests of a mix in turn, count answers outside 2xx,
--- stop after a maximum number of answers, and print one JSON summary line.
+-- wrk script: send the requests of a mix in turn, count responses outside 2xx,
+-- stop after a maximum number of responses, and print one JSON summary line.
 --
 -- Usage: wrk -t1 -c N -d S -s bench/wrk_mix.lua URL -- REQUESTS_FILE MAX_REQUESTS
 -- REQUESTS_FILE is a Lua file returning a list of
@@ -20,7 +20,7 @@ function init(args)
       prepared[index] = wrk.format(spec.method, spec.path, spec.headers, spec.body)
    end
    next_index = 0
-   answered = 0
+   response_count = 0
    unexpected = 0
    first_unexpected = nil
 end
@@ -31,12 +31,12 @@ function request()
 end
 
 function response(status, headers, body)
-   answered = answered + 1
+   response_count = response_count + 1
    if status < 200 or status > 299 then
       unexpected = unexpected + 1
       first_unexpected = first_unexpected or status
    end
-   if answered >= max_requests then
+   if response_count >= max_requests then
       wrk.thread:stop()
    end
 end

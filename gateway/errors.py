@@ -6,9 +6,11 @@ GatewayError                      a request is refused before or while forwardin
 ├── Forbidden                     403: authenticated, but not allowed
 ├── NotFound                      404: no route, or an object outside the scope
 ├── MethodNotAllowed              405: the route exists, the method does not
+├── RequestTimeout                408: the request did not arrive in time
 ├── PayloadTooLarge               413: body over the configured limit
 ├── UnsupportedMediaType          415: a body the gateway must read but cannot
 ├── URITooLong                    414: path over the configured limit
+├── HeaderFieldsTooLarge          431: a header line or the header count over the limit
 ├── InternalError                 500: a fault inside the gateway
 ├── UpstreamError                 502: the upstream refused, reset or sent garbage
 └── UpstreamTimeout               504: the upstream did not answer in time
@@ -89,6 +91,12 @@ class MethodNotAllowed(GatewayError):
         super().__init__(detail, headers={"Allow": ", ".join(allowed)})
 
 
+class RequestTimeout(GatewayError):
+    status = 408
+    title = "Request Timeout"
+    reason = "request_timeout"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     title = "Payload Too Large"
@@ -105,6 +113,12 @@ class URITooLong(GatewayError):
     status = 414
     title = "URI Too Long"
     reason = "path_too_long"
+
+
+class HeaderFieldsTooLarge(GatewayError):
+    status = 431
+    title = "Request Header Fields Too Large"
+    reason = "headers_too_large"
 
 
 class InternalError(GatewayError):

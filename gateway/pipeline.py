@@ -11,7 +11,6 @@ import logging
 import re
 import secrets
 import time
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -19,11 +18,12 @@ from gateway.authn import Authenticator, Principal
 from gateway.authz.fields import authorize_fields, fields_set, read_body
 from gateway.authz.ownership import OwnershipResolver
 from gateway.authz.scope import ScopedRequest, apply_scope
-from gateway.errors import BadRequest, Forbidden, GatewayError, InternalError
+from gateway.errors import Forbidden, GatewayError, InternalError
+from gateway.forward.body import check_body_headers
 from gateway.forward.forwarder import StreamInterrupted, UpstreamForwarder
-from gateway.forward.headers import METHOD_OVERRIDE_HEADERS
 from gateway.observe.decision_log import DecisionRecord
 from gateway.problem import problem_response
+from gateway.routing.guards import reject_overrides_and_url_credentials
 from gateway.routing.target import parse_target
 from gateway.routing.table import RouteMatch
 from gateway.snapshot import Snapshot
@@ -47,6 +47,16 @@ class Gateway:
         self._forwarder = forwarder
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        finally:
+            # The connection's next bytes belong to a new request head, which
+            # has its own deadline (gateway.protocol).
+            response_sent = getattr(request.protocol, "response_sent", None)
+            if response_sent is not None:
+                response_sent()
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
         snapshot = self.snapshot  # one snapshot for the whole request
         request_id = self._request_id(request, snapshot)
@@ -83,7 +93,7 @@ class Gateway:
         config = snapshot.config
         target = parse_target(request.raw_path, config.forwarding.max_path_bytes)
         record.path = target.path
-        _reject_method_override(request, target.query_string)
+        reject_overrides_and_url_credentials(request.headers, target.query_string)
 
         match = snapshot.routes.match(request.method, target.segments)
         route = match.route
@@ -104,11 +114,15 @@ class Gateway:
             )
         scope = grant.scope
         record.policy_line = grant.rule.location()
+        if request.body_exists:
+            check_body_headers(request.headers, route.content_types
+                               or config.forwarding.body_content_types)
 
         body = None
         if route.guarded_fields and request.body_exists:
-            body = await read_body(request, config.forwarding.max_body_bytes)
-            fields = fields_set(request, body)
+            body = await read_body(request, config.limits,
+                                   config.forwarding.max_body_bytes)
+            fields = fields_set(body)
             grants = authorize_fields(snapshot.policy, principal.role, route, fields)
             # The request is as narrow as the narrowest permission it needs.
             if any(field_grant.scope == "own" for field_grant in grants):
@@ -169,19 +183,3 @@ class Gateway:
         ):
             return incoming
         return secrets.token_hex(12)
-
-
-def _reject_method_override(request: web.BaseRequest, query_string: str) -> None:
-    # The method checked must be the method that runs: frameworks that honour
-    # these headers or `_method` would run another one upstream.
-    for name in METHOD_OVERRIDE_HEADERS:
-        if name in request.headers:
-            raise BadRequest(f"The {name} header is not accepted.",
-                             reason="method_override")
-
-    # Every spelling of `_method` starts with "_" or its escape "%5F".
-    if "_" in query_string or "%5f" in query_string.lower():
-        for key, _ in parse_qsl(query_string, keep_blank_values=True):
-            if key.strip().lower() == "_method":
-                raise BadRequest("The _method parameter is not accepted.",
-                                 reason="method_override")

@@ -7,6 +7,7 @@ import json
 from aiohttp import web
 
 from gateway.errors import GatewayError
+from gateway.forward.headers import SERVER_NAME
 
 
 def problem_response(error: GatewayError, request_id: str) -> web.Response:
@@ -23,4 +24,5 @@ def problem_response(error: GatewayError, request_id: str) -> web.Response:
         content_type="application/problem+json",
     )
     response.headers.update(error.headers)
+    response.headers["Server"] = SERVER_NAME
     return response

@@ -20,6 +20,7 @@ from gateway.authn.jwt_authenticator import JWTAuthenticator
 from gateway.authz.ownership import OwnershipResolver
 from gateway.forward.forwarder import UpstreamForwarder
 from gateway.pipeline import Gateway
+from gateway.protocol import GatewayServer
 from gateway.snapshot import Snapshot
 from gateway.store import SQLiteUserStore, UserStore
 
@@ -55,7 +56,8 @@ def build_gateway(
         total=config.upstream.read_timeout, sock_connect=config.upstream.connect_timeout
     )
     resolver = OwnershipResolver(session, config.upstream.url, resolver_timeout)
-    forwarder = UpstreamForwarder(session, config.upstream, config.forwarding)
+    forwarder = UpstreamForwarder(session, config.upstream, config.forwarding,
+                                  config.limits)
     return Gateway(snapshot, authenticator, resolver, forwarder)
 
 
@@ -84,7 +86,7 @@ async def start_gateway(
     session = new_client_session(snapshot)
     gateway = build_gateway(snapshot, store, session)
 
-    server = web.Server(gateway.handle, access_log=None)
+    server = GatewayServer(gateway.handle, config.limits)
     runner = web.ServerRunner(server, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(

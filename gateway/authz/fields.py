@@ -13,8 +13,9 @@ import json
 from aiohttp import web
 
 from gateway.authz.policy import Grant, Policy
-from gateway.config.model import RouteConfig
-from gateway.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
+from gateway.config.model import LimitsConfig, RouteConfig
+from gateway.forward.body import RequestBody
+from gateway.errors import BadRequest, Forbidden, PayloadTooLarge
 
 
 def authorize_fields(
@@ -37,34 +38,24 @@ def authorize_fields(
     return grants
 
 
-async def read_body(request: web.BaseRequest, max_bytes: int) -> bytes:
-    """Read the whole request body, or raise PayloadTooLarge past `max_bytes`."""
-    too_large = PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.")
+async def read_body(request: web.BaseRequest, limits: LimitsConfig,
+                    max_bytes: int) -> bytes:
+    """Read the whole request body within the size limit and the body deadline."""
     if request.content_length is not None and request.content_length > max_bytes:
-        raise too_large
+        raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.")
 
-    parts = []
-    received = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        received += len(chunk)
-        if received > max_bytes:
-            raise too_large
-        parts.append(chunk)
-
-    return b"".join(parts)
+    body = RequestBody(request.content, max_bytes=max_bytes,
+                       timeout=limits.body_timeout)
+    return await body.read()
 
 
-def fields_set(request: web.BaseRequest, body: bytes) -> frozenset[str]:
+def fields_set(body: bytes) -> frozenset[str]:
     """Return the top-level keys of a JSON object body, or raise BadRequest.
 
     A body the gateway cannot read the way the upstream will is rejected:
-    compressed bodies, non-JSON, and objects that repeat a key (parsers
-    disagree on which copy wins).
+    non-JSON, and objects that repeat a key (parsers disagree on which copy
+    wins).  Compressed bodies never get here (`check_body_headers`).
     """
-    if request.headers.get("Content-Encoding", "identity").lower() != "identity":
-        raise UnsupportedMediaType(
-            "This route accepts only uncompressed bodies.", reason="body_encoded"
-        )
     if not body.strip():
         return frozenset()
 

@@ -15,6 +15,7 @@ from gateway.config.model import (
     FilterConfig,
     ForwardingConfig,
     JWTConfig,
+    LimitsConfig,
     ResolverConfig,
     RouteConfig,
     UpstreamConfig,
@@ -82,6 +83,7 @@ def _build(document: SourceDocument) -> Config:
             "header", "X-API-Key"
         ),
         forwarding=_build_forwarding(document),
+        limits=_build_limits(data.get("limits", {})),
         see_unassigned_chats=see_unassigned,
         resolvers=resolvers,
         routes=_build_routes(document, resolvers, see_unassigned),
@@ -167,6 +169,20 @@ def _build_forwarding(document: SourceDocument) -> ForwardingConfig:
         max_body_bytes=data.get("max_body_bytes", 10 * 1024 * 1024),
         max_inspected_body_bytes=data.get("max_inspected_body_bytes", 4 * 1024 * 1024),
         max_path_bytes=data.get("max_path_bytes", 2048),
+        body_content_types=frozenset(
+            media.lower() for media in data.get("body_content_types",
+                                                ["application/json"])
+        ),
+    )
+
+
+def _build_limits(data: dict[str, Any]) -> LimitsConfig:
+    return LimitsConfig(
+        max_line_bytes=data.get("max_line_bytes", 8190),
+        max_headers=data.get("max_headers", 100),
+        head_timeout=float(data.get("head_timeout", 10)),
+        body_timeout=float(data.get("body_timeout", 30)),
+        keepalive_timeout=float(data.get("keepalive_timeout", 75)),
     )
 
 
@@ -241,11 +257,18 @@ def _build_routes(
                 filter=_build_filter(data.get("filter"), see_unassigned),
                 invalidates=invalidates,
                 guarded_fields=_build_guarded_fields(data.get("guarded_fields", {})),
+                content_types=_optional_media_types(data.get("content_types")),
             )
         )
 
     _check_guarded_fields(document, routes)
     return tuple(routes)
+
+
+def _optional_media_types(media_types: list[str] | None) -> frozenset[str] | None:
+    if media_types is None:
+        return None
+    return frozenset(media.lower() for media in media_types)
 
 
 def _build_guarded_fields(data: dict) -> tuple[tuple[str, str], ...]:

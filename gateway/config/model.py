@@ -50,6 +50,18 @@ class ForwardingConfig:
     max_body_bytes: int
     max_inspected_body_bytes: int
     max_path_bytes: int
+    body_content_types: frozenset[str]
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """Bounds on what one client connection may send, and how slowly."""
+
+    max_line_bytes: int
+    max_headers: int
+    head_timeout: float
+    body_timeout: float
+    keepalive_timeout: float
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,8 @@ class RouteConfig:
     invalidates: tuple[ResolverConfig, ...]
     # (body field, action on the same resource that setting the field needs)
     guarded_fields: tuple[tuple[str, str], ...] = ()
+    # Media types of request bodies; None means forwarding.body_content_types.
+    content_types: frozenset[str] | None = None
 
     @property
     def name(self) -> str:
@@ -112,6 +126,7 @@ class Config:
     jwt: JWTConfig
     api_key_header: str
     forwarding: ForwardingConfig
+    limits: LimitsConfig
     see_unassigned_chats: bool
     resolvers: dict[str, ResolverConfig]
     routes: tuple[RouteConfig, ...]

@@ -10,6 +10,11 @@ HEADER_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9-]+\Z"}
 SECONDS = {"type": "number", "exclusiveMinimum": 0}
 PATH_TEMPLATE = {"type": "string", "pattern": r"^/", "maxLength": 1024}
 METHOD = {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]}
+MEDIA_TYPES = {
+    "type": "array",
+    "uniqueItems": True,
+    "items": {"type": "string", "pattern": r"^[A-Za-z0-9.+\-]+/[A-Za-z0-9.+\-]+\Z"},
+}
 
 
 def _object(properties: dict, required: tuple[str, ...] = ()) -> dict:
@@ -42,6 +47,7 @@ ROUTE = _object(
         "object": NAME,
         "filter": OWNERS_CHECK,
         "invalidates": {"type": "array", "items": NAME},
+        "content_types": MEDIA_TYPES,
         "guarded_fields": {
             "type": "object",
             "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*\Z"},
@@ -135,6 +141,17 @@ SCHEMA = _object(
                 "max_body_bytes": {"type": "integer", "minimum": 0},
                 "max_inspected_body_bytes": {"type": "integer", "minimum": 1024},
                 "max_path_bytes": {"type": "integer", "minimum": 64, "maximum": 65536},
+                "body_content_types": MEDIA_TYPES,
+            }
+        ),
+        "limits": _object(
+            {
+                "max_line_bytes": {"type": "integer", "minimum": 1024,
+                                   "maximum": 65536},
+                "max_headers": {"type": "integer", "minimum": 8, "maximum": 1000},
+                "head_timeout": SECONDS,
+                "body_timeout": SECONDS,
+                "keepalive_timeout": SECONDS,
             }
         ),
         "operators": _object({"see_unassigned_chats": {"type": "boolean"}}),

@@ -9,16 +9,15 @@ UpstreamError or UpstreamTimeout here and nowhere else.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.authz.scope import BodyCheck
-from gateway.config.model import ForwardingConfig, UpstreamConfig
-from gateway.errors import PayloadTooLarge, UpstreamError, UpstreamTimeout
+from gateway.config.model import ForwardingConfig, LimitsConfig, UpstreamConfig
+from gateway.errors import GatewayError, PayloadTooLarge, UpstreamError, UpstreamTimeout
+from gateway.forward.body import RequestBody
 from gateway.forward.headers import client_response_headers
 
 _WHOLE_BODY_MAX = 256 * 1024
@@ -31,11 +30,13 @@ class UpstreamForwarder:
         session: aiohttp.ClientSession,
         upstream: UpstreamConfig,
         forwarding: ForwardingConfig,
+        limits: LimitsConfig,
     ) -> None:
         self._session = session
         self._origin = str(upstream.url)
         self._max_body = forwarding.max_body_bytes
         self._max_inspected = forwarding.max_inspected_body_bytes
+        self._body_timeout = limits.body_timeout
         self._timeout = aiohttp.ClientTimeout(
             total=upstream.read_timeout, sock_connect=upstream.connect_timeout
         )
@@ -78,37 +79,31 @@ class UpstreamForwarder:
             ) as upstream:
                 response = await self._relay(request, upstream, body_check)
                 return response, upstream.status
-        except _BodyTooLarge:
-            raise PayloadTooLarge(
-                f"The request body is larger than {self._max_body} bytes."
-            ) from None
-        except asyncio.TimeoutError:
-            raise UpstreamTimeout("The upstream did not answer in time.") from None
-        except aiohttp.ClientError as error:
-            # aiohttp 3.14 wraps an error raised by the body generator in a
-            # ClientConnectionError; the upstream saw an unfinished body.
-            if isinstance(body, _CappedBody) and body.exceeded:
-                raise PayloadTooLarge(
-                    f"The request body is larger than {self._max_body} bytes."
-                ) from None
+        except (asyncio.TimeoutError, aiohttp.ClientError, GatewayError) as error:
+            # aiohttp 3.14 wraps an error raised while it sends the body in a
+            # ClientConnectionError; the upstream then saw an unfinished body.
+            if isinstance(body, RequestBody) and body.failure is not None:
+                raise body.failure from None
+            if isinstance(error, GatewayError):
+                raise
+            if isinstance(error, asyncio.TimeoutError):
+                raise UpstreamTimeout("The upstream did not answer in time.") from None
             raise UpstreamError(
                 "The upstream refused or dropped the connection.",
                 reason="upstream_" + type(error).__name__,
             ) from error
 
-    def _request_body(self, request: web.BaseRequest):
+    def _request_body(self, request: web.BaseRequest) -> RequestBody | None:
         if not request.body_exists:
             return None
 
         length = request.content_length
-        if length is not None:
-            if length > self._max_body:
-                raise PayloadTooLarge(
-                    f"The request body is larger than {self._max_body} bytes."
-                )
-            return request.content
-
-        return _CappedBody(request.content, self._max_body)
+        if length is not None and length > self._max_body:
+            raise PayloadTooLarge(
+                f"The request body is larger than {self._max_body} bytes."
+            )
+        return RequestBody(request.content, max_bytes=self._max_body,
+                           timeout=self._body_timeout)
 
     async def _relay(self, request, upstream, body_check) -> web.StreamResponse:
         headers = client_response_headers(upstream.headers)
@@ -146,28 +141,6 @@ class StreamInterrupted(Exception):
     def __init__(self, upstream_status: int) -> None:
         super().__init__("upstream answer interrupted mid-stream")
         self.upstream_status = upstream_status
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class _CappedBody:
-    """A request body of unknown length, streamed until it passes `limit`."""
-
-    def __init__(self, stream: aiohttp.StreamReader, limit: int) -> None:
-        self._stream = stream
-        self._limit = limit
-        self.exceeded = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        received = 0
-        async for chunk in self._stream.iter_chunked(_CHUNK_SIZE):
-            received += len(chunk)
-            if received > self._limit:
-                self.exceeded = True
-                raise _BodyTooLarge()
-            yield chunk
 
 
 async def _read_capped(upstream: aiohttp.ClientResponse, limit: int) -> bytes:

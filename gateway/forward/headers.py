@@ -48,10 +48,9 @@ _SPOOFABLE = frozenset(
         "expect",
     )
 )
+# Sent instead of the upstream's and aiohttp's Server headers, which name versions.
+SERVER_NAME = "chat-gateway"
 _SPOOFABLE_PREFIXES = ("x-forwarded-", "x-gateway-", "x-original-", "x-envoy-")
-
-METHOD_OVERRIDE_HEADERS = ("X-HTTP-Method-Override", "X-HTTP-Method",
-                           "X-Method-Override")
 
 
 def connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
@@ -99,10 +98,13 @@ class HeaderPolicy:
         headers: CIMultiDict[str] = CIMultiDict()
         for name, value in client_headers.items():
             lowered = name.lower()
+            # Servers behind CGI-style gateways read `X_Gateway_User` as
+            # `X-Gateway-User`, so no name with an underscore passes.
             if (
                 lowered in self._dropped
                 or lowered in named_in_connection
                 or lowered.startswith(_SPOOFABLE_PREFIXES)
+                or "_" in lowered
             ):
                 continue
             headers.add(name, value)
@@ -136,7 +138,9 @@ def client_response_headers(upstream_headers: CIMultiDictProxy[str]) -> CIMultiD
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in upstream_headers.items():
         lowered = name.lower()
-        if lowered in HOP_BY_HOP or lowered in named_in_connection:
+        if lowered in HOP_BY_HOP or lowered in named_in_connection or lowered == "server":
             continue
         headers.add(name, value)
+
+    headers["Server"] = SERVER_NAME
     return headers

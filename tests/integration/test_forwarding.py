@@ -545,8 +545,11 @@ async def test_oversized_chunked_body_gets_413(small_body_gateway, http):
         for _ in range(4):
             yield b"x" * 1000
 
+    headers = small_body_gateway.credentials("owner") | {
+        "Content-Type": "application/json"
+    }
     async with http.post(small_body_gateway.url + MESSAGES, data=chunks(),
-                         headers=small_body_gateway.credentials("owner")) as response:
+                         headers=headers) as response:
         assert response.status == 413
 
 

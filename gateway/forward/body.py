@@ -1,0 +1,98 @@
+"""The client's request body, read within a size limit and one deadline.
+
+The deadline covers the whole body, not each read, so a client that trickles
+one byte at a time cannot hold a connection open past it.  A body that breaks
+a rule records why in `failure`: aiohttp's client wraps errors raised while it
+sends a body, so the forwarder reads the cause from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import ClientError, StreamReader
+from aiohttp.http_exceptions import HttpProcessingError
+
+from multidict import CIMultiDictProxy
+
+from gateway.errors import (
+    BadRequest,
+    GatewayError,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
+
+
+def check_body_headers(
+    headers: CIMultiDictProxy[str], allowed_media_types: frozenset[str]
+) -> None:
+    """Reject a body of a media type the route does not take, or a compressed one.
+
+    The gateway never inflates a request body, so it forwards only bodies it
+    could read itself; a JSON API's clients do not need compressed uploads.
+    """
+    for name in ("Content-Type", "Content-Encoding"):
+        if len(headers.getall(name, ())) > 1:
+            raise BadRequest(f"The request repeats the {name} header.",
+                             reason="body_headers_repeated")
+
+    encoding = headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise UnsupportedMediaType("Compressed request bodies are not accepted.",
+                                   reason="body_encoded")
+
+    media_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
+    if media_type not in allowed_media_types:
+        raise UnsupportedMediaType(
+            f"Request bodies on this route must be "
+            f"{' or '.join(sorted(allowed_media_types))}, not "
+            f"{media_type or 'without a Content-Type'}.",
+            reason="body_media_type",
+        )
+
+
+class RequestBody:
+    def __init__(self, stream: StreamReader, *, max_bytes: int, timeout: float) -> None:
+        self._stream = stream
+        self._max_bytes = max_bytes
+        self._timeout = timeout
+        self.failure: GatewayError | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        received = 0
+        while True:
+            chunk = await self._read_chunk(deadline)
+            if not chunk:
+                return
+
+            received += len(chunk)
+            if received > self._max_bytes:
+                raise self._fail(PayloadTooLarge(
+                    f"The request body is larger than {self._max_bytes} bytes."
+                ))
+            yield chunk
+
+    async def read(self) -> bytes:
+        """Return the whole body, or raise the GatewayError that stopped it."""
+        return b"".join([chunk async for chunk in self])
+
+    async def _read_chunk(self, deadline: float) -> bytes:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._stream.readany()
+        except TimeoutError:
+            raise self._fail(RequestTimeout(
+                f"The request body did not arrive within {self._timeout:g} seconds."
+            )) from None
+        except (HttpProcessingError, ClientError, ConnectionError) as error:
+            raise self._fail(BadRequest(
+                "The request body is malformed or ended early.",
+                reason="body_malformed",
+            )) from error
+
+    def _fail(self, error: GatewayError) -> GatewayError:
+        self.failure = error
+        return error

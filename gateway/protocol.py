@@ -1,0 +1,155 @@
+"""aiohttp's HTTP/1.1 connection handler with the gateway's limits.
+
+Two things aiohttp's server does not do on its own: a deadline for a request
+head (request line and headers), counted from its first byte so that a client
+trickling one byte at a time cannot keep it open, and problem bodies for the
+requests its parser rejects.  Everything else is aiohttp's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+
+from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
+from aiohttp.web_protocol import RequestHandler
+
+from gateway.config.model import LimitsConfig
+from gateway.errors import (
+    BadRequest,
+    GatewayError,
+    HeaderFieldsTooLarge,
+    InternalError,
+    URITooLong,
+)
+from gateway.problem import problem_response
+
+log = logging.getLogger("gateway.protocol")
+
+_REQUEST_LINE = re.compile(rb"/|[A-Z]+ ")
+
+
+class GatewayRequestHandler(RequestHandler):
+    def __init__(self, manager: web.Server, *, head_timeout: float, **kwargs) -> None:
+        super().__init__(manager, **kwargs)
+        self._head_timeout = head_timeout
+        self._head_deadline: asyncio.TimerHandle | None = None
+        self._awaiting_head = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        if self._awaiting_head and self._head_deadline is None and data:
+            self._arm_head_deadline()
+
+        count = self._request_count
+        super().data_received(data)
+        if self._request_count != count:
+            self._awaiting_head = False
+            self._disarm_head_deadline()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._disarm_head_deadline()
+        super().connection_lost(exc)
+
+    def response_sent(self) -> None:
+        """Expect the next request head, unless one is already parsed."""
+        self._awaiting_head = not self._messages
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)
+
+        error = _parse_error(status, exc, message)
+        request_id = secrets.token_hex(12)
+        log.warning("rejected a request the HTTP parser cannot read: %s", error.detail,
+                    extra={"request_id": request_id, "reason": error.reason,
+                           "peer": request.remote})
+        response = problem_response(error, request_id)
+        response.force_close()
+        return response
+
+    def _arm_head_deadline(self) -> None:
+        self._head_deadline = self._loop.call_later(self._head_timeout,
+                                                    self._head_timed_out)
+
+    def _disarm_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_timed_out(self) -> None:
+        self._head_deadline = None
+        transport = self.transport
+        if transport is None or self._messages:
+            return
+
+        log.warning("closed a connection whose request head took over %g s",
+                    self._head_timeout, extra={"reason": "head_timeout"})
+        body = json.dumps({
+            "type": "urn:gateway:problem:request-timeout",
+            "title": "Request Timeout",
+            "status": 408,
+            "detail": f"The request head did not arrive within {self._head_timeout:g} "
+                      "seconds.",
+        }).encode()
+        transport.write(
+            b"HTTP/1.1 408 Request Timeout\r\n"
+            b"Content-Type: application/problem+json\r\n"
+            b"Connection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        self.force_close()
+        transport.close()
+
+
+class GatewayServer(web.Server):
+    """aiohttp's low-level server, creating GatewayRequestHandler connections."""
+
+    def __init__(self, handler, limits: LimitsConfig) -> None:
+        super().__init__(
+            handler,
+            access_log=None,
+            # Request bodies pass through as sent; the gateway never inflates one.
+            auto_decompress=False,
+            max_line_size=limits.max_line_bytes,
+            max_field_size=limits.max_line_bytes,
+            max_headers=limits.max_headers,
+            keepalive_timeout=limits.keepalive_timeout,
+        )
+        self._head_timeout = limits.head_timeout
+
+    def __call__(self) -> GatewayRequestHandler:
+        return GatewayRequestHandler(self, loop=self._loop,
+                                     head_timeout=self._head_timeout, **self._kwargs)
+
+
+def _parse_error(status: int, exc: BaseException | None,
+                 message: str | None) -> GatewayError:
+    if status != 400:
+        return InternalError("The gateway failed to process the request.")
+    if isinstance(exc, LineTooLong):
+        # The parsers pass the start of the line that was too long: the target
+        # (or the whole request line) for a long URL, else a header.
+        line = exc.args[0] if exc.args else b""
+        line = line.encode("latin-1") if isinstance(line, str) else line
+        if _REQUEST_LINE.match(line):
+            return URITooLong("The request line is too long.")
+        return HeaderFieldsTooLarge("A header line is too long.")
+    if "Too many" in str(message or exc or ""):
+        return HeaderFieldsTooLarge("The request has too many header fields.")
+
+    return BadRequest("The request cannot be parsed as HTTP/1.1.",
+                      reason="http_parse_error")
