@@ -141,7 +141,9 @@ def print_report(measurements: list[Measurement], scenarios: list[str]) -> None:
     print_ratios(measurements, scenarios)
 
 
-def warn_about_errors(measurements: list[Measurement], max_requests: int) -> bool:
+def warn_about_errors(
+    measurements: list[Measurement], max_requests: int, loader: str
+) -> bool:
     """Print each run with failed or unexpected responses, and return whether any."""
     found = False
     for run in measurements:
@@ -155,10 +157,12 @@ def warn_about_errors(measurements: list[Measurement], max_requests: int) -> boo
                 file=sys.stderr,
             )
         if load.requests >= max_requests:
-            # wrk still waits out --duration after its threads stop.
+            # wrk still waits out --duration after its threads stop, and divides
+            # by the whole of it.
+            consequence = ", so its req/s is too low" if loader == "wrk" else ""
             print(
-                f"WARNING: {run.target}, {run.scenario}, round {run.round} reached "
-                f"--max-requests {max_requests}; with wrk its req/s is too low",
+                f"WARNING: {run.target}, {run.scenario}, round {run.round} "
+                f"stopped at --max-requests {max_requests}{consequence}",
                 file=sys.stderr,
             )
 

@@ -472,7 +472,10 @@ def main(argv: list[str] | None = None) -> int:
     if options.json is not None:
         write_json(options.json, settings.describe(), measurements, scenario_names)
 
-    return 1 if warn_about_errors(measurements, settings.load.max_requests) else 0
+    found_errors = warn_about_errors(
+        measurements, settings.load.max_requests, settings.load.loader
+    )
+    return 1 if found_errors else 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import logging
 import re
 import secrets
 import time
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -24,13 +25,24 @@ from gateway.forward.forwarder import StreamInterrupted, UpstreamForwarder
 from gateway.observe.decision_log import DecisionRecord
 from gateway.problem import problem_response
 from gateway.routing.guards import reject_overrides_and_url_credentials
-from gateway.routing.target import parse_target
 from gateway.routing.table import RouteMatch
+from gateway.routing.target import Target, parse_target
 from gateway.snapshot import Snapshot
+from gateway.streams.registry import LiveStream, StreamRegistry
 
 log = logging.getLogger("gateway.pipeline")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class Authorized:
+    """A request that passed routing, authentication and the policy."""
+
+    target: Target
+    match: RouteMatch
+    principal: Principal
+    scope: str
 
 
 class Gateway:
@@ -40,11 +52,21 @@ class Gateway:
         authenticator: Authenticator,
         resolver: OwnershipResolver,
         forwarder: UpstreamForwarder,
+        streams: StreamRegistry,
     ) -> None:
         self.snapshot = snapshot
         self._authenticator = authenticator
         self._resolver = resolver
         self._forwarder = forwarder
+        self._streams = streams
+
+    async def close_streams(self) -> None:
+        await self._streams.close()
+
+    async def replace_snapshot(self, snapshot: Snapshot) -> None:
+        """Serve new requests from `snapshot` and recheck every open stream on it."""
+        self.snapshot = snapshot
+        await self._streams.recheck_all()
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
@@ -83,7 +105,8 @@ class Gateway:
                 request_id,
             )
 
-        response.headers[snapshot.config.forwarding.request_id_header] = request_id
+        if not response.prepared:
+            response.headers[snapshot.config.forwarding.request_id_header] = request_id
         record.status = response.status
         record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         record.emit()
@@ -91,29 +114,11 @@ class Gateway:
 
     async def _process(self, request, snapshot: Snapshot, record: DecisionRecord):
         config = snapshot.config
-        target = parse_target(request.raw_path, config.forwarding.max_path_bytes)
-        record.path = target.path
-        reject_overrides_and_url_credentials(request.headers, target.query_string)
-
-        match = snapshot.routes.match(request.method, target.segments)
+        decided = await self._authorize(snapshot, request.method, request.raw_path,
+                                        request.headers, record)
+        target, match, principal = decided.target, decided.match, decided.principal
         route = match.route
-        record.route = route.name
-        record.resource = route.resource
-        record.action = route.action
-
-        principal = await self._authenticator.authenticate(request.headers)
-        record.subject = principal.user_id
-        record.role = principal.role
-        record.user_type = principal.user_type
-
-        grant = snapshot.policy.authorize(principal.role, route.resource, route.action)
-        if grant is None:
-            raise Forbidden(
-                f"Role {principal.role!r} may not {route.action} {route.resource}.",
-                reason="policy_denied",
-            )
-        scope = grant.scope
-        record.policy_line = grant.rule.location()
+        scope = decided.scope
         if request.body_exists:
             check_body_headers(request.headers, route.content_types
                                or config.forwarding.body_content_types)
@@ -135,12 +140,65 @@ class Gateway:
                                        target.query_string, self._resolver,
                                        record.request_id)
 
+        if route.stream is not None:
+            return await self._open_stream(request, snapshot, record, decided, scoped)
         return await self._forward(request, snapshot, record, target.path, match,
                                    principal, scoped, body)
 
+    async def _authorize(self, snapshot: Snapshot, method: str, raw_path: str,
+                         headers, record: DecisionRecord) -> Authorized:
+        """Parse, route, authenticate and authorize one request, or raise."""
+        target = parse_target(raw_path, snapshot.config.forwarding.max_path_bytes)
+        record.path = target.path
+        reject_overrides_and_url_credentials(headers, target.query_string)
+
+        match = snapshot.routes.match(method, target.segments)
+        route = match.route
+        record.route = route.name
+        record.resource = route.resource
+        record.action = route.action
+
+        principal = await self._authenticator.authenticate(headers)
+        record.subject = principal.user_id
+        record.role = principal.role
+        record.user_type = principal.user_type
+
+        grant = snapshot.policy.authorize(principal.role, route.resource, route.action)
+        if grant is None:
+            raise Forbidden(
+                f"Role {principal.role!r} may not {route.action} {route.resource}.",
+                reason="policy_denied",
+            )
+        record.policy_line = grant.rule.location()
+        return Authorized(target, match, principal, grant.scope)
+
+    async def _open_stream(self, request, snapshot, record, decided: Authorized,
+                           scoped: ScopedRequest) -> web.StreamResponse:
+        """Forward a long-lived answer that stays open only while it is allowed."""
+        method, raw_path, headers = request.method, request.raw_path, request.headers
+
+        async def recheck() -> None:
+            current = self.snapshot
+            again = await self._authorize(current, method, raw_path, headers,
+                                          DecisionRecord(record.request_id, method, ""))
+            if again.scope == "own":
+                await apply_scope(again.match.route, again.match.params,
+                                  again.principal, again.target.query_string,
+                                  self._resolver, record.request_id)
+
+        watched = decided.match.route
+        resolvers = frozenset(
+            resolver.name for resolver in (watched.object,) if resolver is not None
+        )
+        stream = LiveStream(record.request_id, decided.principal, recheck, resolvers)
+        with self._streams.watch(stream):
+            return await self._forward(request, snapshot, record, decided.target.path,
+                                       decided.match, decided.principal, scoped,
+                                       None, stream=stream)
+
     async def _forward(self, request, snapshot, record, path, match: RouteMatch,
                        principal: Principal, scoped: ScopedRequest,
-                       body: bytes | None):
+                       body: bytes | None, stream: LiveStream | None = None):
         forwarding = snapshot.config.forwarding
         identity = {
             forwarding.user_header: principal.user_id,
@@ -165,12 +223,15 @@ class Gateway:
             headers=headers,
             body_check=scoped.body_check,
             body=body,
+            response_headers={forwarding.request_id_header: record.request_id},
+            stream=stream,
         )
         record.upstream_status = upstream_status
 
         if 200 <= upstream_status < 300:
             for resolver in match.route.invalidates:
                 self._resolver.invalidate(resolver)
+                self._streams.recheck_resolver(resolver.name)
         return response
 
     def _request_id(self, request: web.BaseRequest, snapshot: Snapshot) -> str:

@@ -22,6 +22,7 @@ from gateway.forward.forwarder import UpstreamForwarder
 from gateway.pipeline import Gateway
 from gateway.protocol import GatewayServer
 from gateway.snapshot import Snapshot
+from gateway.streams.registry import StreamRegistry
 from gateway.store import SQLiteUserStore, UserStore
 
 log = logging.getLogger("gateway.server")
@@ -36,6 +37,7 @@ class RunningGateway:
     port: int
 
     async def close(self) -> None:
+        await self.gateway.close_streams()
         await self.runner.cleanup()
         await self.session.close()
         await self.store.close()
@@ -58,7 +60,8 @@ def build_gateway(
     resolver = OwnershipResolver(session, config.upstream.url, resolver_timeout)
     forwarder = UpstreamForwarder(session, config.upstream, config.forwarding,
                                   config.limits)
-    return Gateway(snapshot, authenticator, resolver, forwarder)
+    streams = StreamRegistry(config.stream_recheck_seconds)
+    return Gateway(snapshot, authenticator, resolver, forwarder, streams)
 
 
 def new_client_session(snapshot: Snapshot) -> aiohttp.ClientSession:

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from . import account, chats, contacts, dashboards, hooks, lists, messages
+from . import account, chats, contacts, dashboards, hooks, lists, messages, streams
 from .catalog import CATALOG_RESOURCES
 from .errors import json_error_middleware
 from .recorder import RECORDER_KEY, RequestRecorder, recording_middleware
@@ -22,7 +22,8 @@ def create_app(*, ignore_filters: bool = False) -> web.Application:
     app[STORE_KEY] = Store(ignore_filters=ignore_filters)
     app[RECORDER_KEY] = RequestRecorder()
 
-    for module in (chats, messages, contacts, lists, account, dashboards, hooks):
+    modules = (chats, messages, streams, contacts, lists, account, dashboards, hooks)
+    for module in modules:
         app.add_routes(module.routes)
 
     for resource in (contacts.CONTACTS, lists.LISTS, *CATALOG_RESOURCES):

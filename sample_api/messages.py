@@ -43,6 +43,7 @@ def add_outgoing_message(
         },
     )
     chat["last_message"] = text
+    store.publish(chat["id"], message)
 
     return message
 

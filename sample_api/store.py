@@ -1,5 +1,8 @@
 """In-memory state of the sample API: the tables, the singletons and the fault mode."""
 
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +23,22 @@ class Store:
         self.account: dict[str, Any] = {}
         self.billing: dict[str, Any] = {}
         self.ignore_filters = ignore_filters
+        self.subscribers: dict[int, set[asyncio.Queue]] = {}
         self.load_seed()
+
+    @contextmanager
+    def subscribe(self, chat_id: int) -> Iterator[asyncio.Queue]:
+        """Yield a queue that receives every message sent in the chat from now on."""
+        queue: asyncio.Queue = asyncio.Queue()
+        self.subscribers.setdefault(chat_id, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            self.subscribers[chat_id].discard(queue)
+
+    def publish(self, chat_id: int, message: Record) -> None:
+        for queue in self.subscribers.get(chat_id, ()):
+            queue.put_nowait(message)
 
     def load_seed(self) -> None:
         """Replace every table and singleton with a fresh copy of the seed data."""

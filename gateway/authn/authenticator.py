@@ -56,13 +56,14 @@ class Authenticator:
         if user is None:
             raise Forbidden("The token's user is not known to the gateway.",
                             reason="user_unknown")
-        return self._principal(user, "jwt")
+        return self._principal(user, "jwt", expires_at=claims["exp"])
 
-    def _principal(self, user: User, credential: str) -> Principal:
+    def _principal(self, user: User, credential: str, *,
+                   expires_at: float | None = None) -> Principal:
         if not user.active:
             raise Forbidden("The user is deactivated.", reason="user_inactive")
         if user.role not in self._roles:
             raise Forbidden("The user's role is not a configured role.",
                             reason="role_unknown")
 
-        return Principal(user.id, user.role, user.type, credential)
+        return Principal(user.id, user.role, user.type, credential, expires_at)

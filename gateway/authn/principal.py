@@ -11,3 +11,4 @@ class Principal:
     role: str
     user_type: str
     credential: str  # "jwt" or "api_key"
+    expires_at: float | None = None  # the token's `exp`, in seconds since the epoch

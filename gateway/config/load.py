@@ -84,6 +84,9 @@ def _build(document: SourceDocument) -> Config:
         ),
         forwarding=_build_forwarding(document),
         limits=_build_limits(data.get("limits", {})),
+        stream_recheck_seconds=float(
+            data.get("streams", {}).get("recheck_seconds", 5)
+        ),
         see_unassigned_chats=see_unassigned,
         resolvers=resolvers,
         routes=_build_routes(document, resolvers, see_unassigned),
@@ -258,10 +261,15 @@ def _build_routes(
                 invalidates=invalidates,
                 guarded_fields=_build_guarded_fields(data.get("guarded_fields", {})),
                 content_types=_optional_media_types(data.get("content_types")),
+                stream=data.get("stream"),
             )
         )
 
     _check_guarded_fields(document, routes)
+    for route in routes:
+        if route.stream is not None and route.methods != ("GET",):
+            raise document.error(("routes", route.index, "stream"),
+                                 "a stream route takes GET only")
     return tuple(routes)
 
 

@@ -107,6 +107,8 @@ class RouteConfig:
     guarded_fields: tuple[tuple[str, str], ...] = ()
     # Media types of request bodies; None means forwarding.body_content_types.
     content_types: frozenset[str] | None = None
+    # "websocket" or "events" for long-lived answers that stay authorized.
+    stream: str | None = None
 
     @property
     def name(self) -> str:
@@ -127,6 +129,7 @@ class Config:
     api_key_header: str
     forwarding: ForwardingConfig
     limits: LimitsConfig
+    stream_recheck_seconds: float
     see_unassigned_chats: bool
     resolvers: dict[str, ResolverConfig]
     routes: tuple[RouteConfig, ...]

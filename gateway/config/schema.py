@@ -48,6 +48,7 @@ ROUTE = _object(
         "filter": OWNERS_CHECK,
         "invalidates": {"type": "array", "items": NAME},
         "content_types": MEDIA_TYPES,
+        "stream": {"enum": ["websocket", "events"]},
         "guarded_fields": {
             "type": "object",
             "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*\Z"},
@@ -154,6 +155,7 @@ SCHEMA = _object(
                 "keepalive_timeout": SECONDS,
             }
         ),
+        "streams": _object({"recheck_seconds": SECONDS}),
         "operators": _object({"see_unassigned_chats": {"type": "boolean"}}),
         "resolvers": {"type": "object", "additionalProperties": RESOLVER},
         "routes": {"type": "array", "items": ROUTE, "minItems": 1},

@@ -19,6 +19,8 @@ from gateway.config.model import ForwardingConfig, LimitsConfig, UpstreamConfig
 from gateway.errors import GatewayError, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from gateway.forward.body import RequestBody
 from gateway.forward.headers import client_response_headers
+from gateway.forward.websocket import is_websocket_upgrade, relay_websocket
+from gateway.streams.registry import LiveStream
 
 _WHOLE_BODY_MAX = 256 * 1024
 _CHUNK_SIZE = 64 * 1024
@@ -40,6 +42,11 @@ class UpstreamForwarder:
         self._timeout = aiohttp.ClientTimeout(
             total=upstream.read_timeout, sock_connect=upstream.connect_timeout
         )
+        # A stream stays open as long as it is allowed; only its start is timed.
+        self._stream_timeout = aiohttp.ClientTimeout(
+            sock_connect=upstream.connect_timeout
+        )
+        self._upstream = upstream
 
     async def forward(
         self,
@@ -50,14 +57,31 @@ class UpstreamForwarder:
         headers: CIMultiDict[str],
         body_check: BodyCheck | None,
         body: bytes | None = None,
+        response_headers: dict[str, str] | None = None,
+        stream: LiveStream | None = None,
     ) -> tuple[web.StreamResponse, int]:
         """Forward and relay; return the response sent and the upstream status.
 
         `body` is the request body when the gateway has already read it;
-        otherwise the body streams from the client.
+        otherwise the body streams from the client.  `stream` marks a
+        long-lived answer, relayed until it ends or the registry ends it.
         """
         target = path + "?" + query_string if query_string else path
         url = URL(self._origin + target, encoded=True)
+        response_headers = response_headers or {}
+        if stream is not None and is_websocket_upgrade(request.headers):
+            socket = await relay_websocket(
+                request,
+                self._session,
+                url,
+                headers,
+                handshake_timeout=self._upstream.read_timeout,
+                max_message_bytes=self._max_inspected,
+                response_headers=response_headers,
+                stream=stream,
+            )
+            return socket, 101
+
         if body is None:
             body = self._request_body(request)
 
@@ -74,10 +98,11 @@ class UpstreamForwarder:
                 headers=headers,
                 data=body,
                 allow_redirects=False,
-                timeout=self._timeout,
+                timeout=self._timeout if stream is None else self._stream_timeout,
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
             ) as upstream:
-                response = await self._relay(request, upstream, body_check)
+                response = await self._relay(request, upstream, body_check,
+                                             response_headers, stream)
                 return response, upstream.status
         except (asyncio.TimeoutError, aiohttp.ClientError, GatewayError) as error:
             # aiohttp 3.14 wraps an error raised while it sends the body in a
@@ -105,8 +130,10 @@ class UpstreamForwarder:
         return RequestBody(request.content, max_bytes=self._max_body,
                            timeout=self._body_timeout)
 
-    async def _relay(self, request, upstream, body_check) -> web.StreamResponse:
+    async def _relay(self, request, upstream, body_check, response_headers,
+                     stream: LiveStream | None) -> web.StreamResponse:
         headers = client_response_headers(upstream.headers)
+        headers.update(response_headers)
 
         if body_check is not None:
             body = await _read_capped(upstream, self._max_inspected)
@@ -124,11 +151,19 @@ class UpstreamForwarder:
 
         response = web.StreamResponse(status=upstream.status, headers=headers)
         await response.prepare(request)
+        if stream is not None:
+            await stream.set_closer(lambda reason: _end_stream(upstream))
         try:
             async for chunk in upstream.content.iter_chunked(_CHUNK_SIZE):
                 await response.write(chunk)
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            raise StreamInterrupted(upstream.status) from error
+            if stream is None or stream.end_reason is None:
+                raise StreamInterrupted(upstream.status) from error
+
+        if stream is not None and stream.end_reason is not None:
+            # The client must not reconnect on a keep-alive connection as if
+            # the stream had ended on its own.
+            response.force_close()
         await response.write_eof()
         return response
 
@@ -141,6 +176,10 @@ class StreamInterrupted(Exception):
     def __init__(self, upstream_status: int) -> None:
         super().__init__("upstream answer interrupted mid-stream")
         self.upstream_status = upstream_status
+
+
+async def _end_stream(upstream: aiohttp.ClientResponse) -> None:
+    upstream.close()
 
 
 async def _read_capped(upstream: aiohttp.ClientResponse, limit: int) -> bytes:

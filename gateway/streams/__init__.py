@@ -1,0 +1,1 @@
+"""Streams: long-lived answers that stay authorized while they are open."""
