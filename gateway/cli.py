@@ -57,7 +57,10 @@ def serve(config_file: Path, host: str | None, port: int | None) -> None:
 
     snapshot = load_snapshot(config_file)
     configure_logging(snapshot.config.log_level)
-    asyncio.run(serve_forever(snapshot, host=host, port=port))
+    try:
+        asyncio.run(serve_forever(snapshot, host=host, port=port))
+    except OSError as error:
+        raise click.ClickException(f"cannot listen: {error.strerror}") from None
 
 
 @main.command()
@@ -86,7 +89,8 @@ def check(config_file: Path) -> None:
 @main.command()
 @CONFIG_OPTION
 @click.option("--user", "user_id", required=True, help="Id of the user in the store.")
-@click.option("--lifetime", type=int, help="Seconds until the token expires.")
+@click.option("--lifetime", type=click.IntRange(1, 86400),
+              help="Seconds until the token expires (at most 86400).")
 @expected_errors
 def token(config_file: Path, user_id: str, lifetime: int | None) -> None:
     """Mint a bearer token for a user with the configured local key."""
@@ -99,6 +103,12 @@ def token(config_file: Path, user_id: str, lifetime: int | None) -> None:
         raise click.ClickException(
             f"no user with id {user_id!r}; add one with `gateway users add`"
         )
+    if user.type != "standard":
+        raise click.ClickException(
+            f"{user_id!r} is a service user, which authenticates with an API key"
+        )
+    if not user.active:
+        raise click.ClickException(f"{user_id!r} is deactivated")
 
     click.echo(TokenIssuer(config.jwt).issue(user_id, lifetime=lifetime))
 
@@ -232,7 +242,7 @@ def service_users_keys(config_file: Path, user_id: str) -> None:
 @click.argument("prefix")
 @expected_errors
 def service_users_revoke_key(config_file: Path, prefix: str) -> None:
-    """Revoke an API key by its prefix; requests with it get 401 at once."""
+    """Revoke an API key by its prefix (or `gwk_PREFIX`); requests with it get 401."""
     key = _run_with_store(config_file, lambda store: store.revoke_api_key(prefix))
     click.echo(f"revoked key {key.prefix} of {key.user_id}")
 

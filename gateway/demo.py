@@ -74,9 +74,8 @@ def run_demo(
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
 
-    upstream_port = upstream_port or _free_port()
-    port = port or (source.listen_port if _port_is_free(source.listen_port) else 0)
-    port = port or _free_port()
+    upstream_port = _choose_port(upstream_port, None, "sample API")
+    port = _choose_port(port, source.listen_port, "gateway")
     upstream = f"http://127.0.0.1:{upstream_port}"
     demo_config = derive_config(
         source.file,
@@ -100,6 +99,7 @@ def run_demo(
                                 ["-m", "gateway.cli", "serve", "-c", str(demo_config)]))
         gateway = f"http://127.0.0.1:{port}"
         _wait_ready(processes, [upstream + "/_sample/health", gateway + "/"], folder)
+        _check_running(processes, folder)
 
         _print_answers(gateway, credentials, config.api_key_header)
         _print_curl_lines(gateway, credentials, config.api_key_header, folder)
@@ -196,7 +196,7 @@ def _ask(url: str, header: tuple[str, str]) -> str:
     except ValueError:
         document = None
     if isinstance(document, dict) and "count" in document:
-        return f"{status} ({document['count']} items)"
+        return f"{status} (count {document['count']})"
     if isinstance(document, dict) and "open_chats" in document:
         return f"{status} ({document['open_chats']} open)"
     return str(status)
@@ -237,6 +237,27 @@ def _print_curl_lines(gateway, credentials, api_key_header, folder: Path) -> Non
             click.echo(f"curl -s -H \"{header}\" '{gateway}{question}'")
 
     click.echo(f"\nDecision log: {folder / 'gateway.log'}")
+
+
+def _check_running(processes, folder: Path) -> None:
+    if any(process.poll() is not None for process in processes):
+        raise click.ClickException(f"a demo process exited; see the logs in {folder}")
+
+
+def _choose_port(requested: int | None, preferred: int | None, name: str) -> int:
+    """Return `requested` if it is free, else `preferred` if free, else any port."""
+    if requested:
+        if not _port_is_free(requested):
+            raise click.ClickException(f"port {requested} for the {name} is in use")
+        return requested
+
+    if preferred and _port_is_free(preferred):
+        return preferred
+
+    port = _free_port()
+    if preferred:
+        click.echo(f"Port {preferred} is in use; the {name} takes port {port}.")
+    return port
 
 
 def _wait_for_interrupt(processes, folder: Path) -> None:

@@ -18,13 +18,13 @@ from aiohttp import web
 from gateway.authn import Authenticator, Principal
 from gateway.authz.fields import authorize_fields, fields_set, read_body
 from gateway.authz.ownership import OwnershipResolver
-from gateway.authz.scope import ScopedRequest, apply_scope
+from gateway.authz.scope import FilterTrust, ScopedRequest, apply_scope
 from gateway.errors import Forbidden, GatewayError, InternalError
 from gateway.forward.body import check_body_headers
 from gateway.forward.forwarder import StreamInterrupted, UpstreamForwarder
 from gateway.observe.decision_log import DecisionRecord
 from gateway.problem import problem_response
-from gateway.routing.guards import reject_overrides_and_url_credentials
+from gateway.routing.guards import check_host, reject_overrides_and_url_credentials
 from gateway.routing.table import RouteMatch
 from gateway.routing.target import Target, parse_target
 from gateway.snapshot import Snapshot
@@ -59,6 +59,7 @@ class Gateway:
         self._resolver = resolver
         self._forwarder = forwarder
         self._streams = streams
+        self._filter_trust = FilterTrust()
 
     async def close_streams(self) -> None:
         await self._streams.close()
@@ -138,7 +139,7 @@ class Gateway:
         if scope == "own":
             scoped = await apply_scope(route, match.params, principal,
                                        target.query_string, self._resolver,
-                                       record.request_id)
+                                       record.request_id, self._filter_trust)
 
         if route.stream is not None:
             return await self._open_stream(request, snapshot, record, decided, scoped)
@@ -148,8 +149,10 @@ class Gateway:
     async def _authorize(self, snapshot: Snapshot, method: str, raw_path: str,
                          headers, record: DecisionRecord) -> Authorized:
         """Parse, route, authenticate and authorize one request, or raise."""
-        target = parse_target(raw_path, snapshot.config.forwarding.max_path_bytes)
+        forwarding = snapshot.config.forwarding
+        target = parse_target(raw_path, forwarding.max_path_bytes)
         record.path = target.path
+        check_host(headers, forwarding.allowed_hosts)
         reject_overrides_and_url_credentials(headers, target.query_string)
 
         match = snapshot.routes.match(method, target.segments)
@@ -184,7 +187,8 @@ class Gateway:
             if again.scope == "own":
                 await apply_scope(again.match.route, again.match.params,
                                   again.principal, again.target.query_string,
-                                  self._resolver, record.request_id)
+                                  self._resolver, record.request_id,
+                                  self._filter_trust)
 
         watched = decided.match.route
         resolvers = frozenset(

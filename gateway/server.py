@@ -98,7 +98,13 @@ async def start_gateway(
         port if port is not None else config.listen_port,
         reuse_address=True,
     )
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        await session.close()
+        await store.close()
+        raise
     bound_port = runner.addresses[0][1]
     log.info("gateway listening on http://%s:%d, upstream %s, policy revision %s",
              host or config.listen_host, bound_port, config.upstream.url,

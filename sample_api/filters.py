@@ -4,7 +4,9 @@ An empty filter value counts as absent, as in django-filter, so ``?status=``
 returns every chat.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+
+from multidict import MultiDict, MultiMapping
 
 from aiohttp import web
 
@@ -15,14 +17,14 @@ from .store import get_store
 UNASSIGNED = "null"
 
 
-def filter_params(request: web.Request) -> Mapping[str, str]:
+def filter_params(request: web.Request) -> MultiMapping[str]:
     """Return the query parameters a list endpoint filters by.
 
     In the ``ignore_filters`` fault mode this is empty, so every filter is ignored
     and the endpoint returns records the client did not ask for.
     """
     if get_store(request).ignore_filters:
-        return {}
+        return MultiDict()
 
     return request.query
 
@@ -43,21 +45,22 @@ def chat_matches_search(chat: Record, needle: str, contacts: Table) -> bool:
 
 def filter_chats(
     chats: Iterable[Record],
-    params: Mapping[str, str],
+    params: MultiMapping[str],
     contacts: Table,
 ) -> list[Record]:
     """Apply the ``assignee``, ``status`` and ``search`` filters.
 
     ``assignee`` matches a user id exactly, and the value ``null`` selects
-    unassigned chats. ``search`` is a case-insensitive substring of the title or
-    of the contact's full name.
+    unassigned chats; repeated, it selects chats matching any of its values.
+    ``search`` is a case-insensitive substring of the title or of the
+    contact's full name.
     """
     selected = list(chats)
 
-    assignee = params.get("assignee")
-    if assignee:
-        wanted = None if assignee == UNASSIGNED else assignee
-        selected = [chat for chat in selected if chat["assignee"] == wanted]
+    assignees = [value for value in params.getall("assignee", []) if value]
+    if assignees:
+        wanted = {None if value == UNASSIGNED else value for value in assignees}
+        selected = [chat for chat in selected if chat["assignee"] in wanted]
 
     status = params.get("status")
     if status:
@@ -81,7 +84,7 @@ def contact_matches_search(contact: Record, needle: str) -> bool:
 
 def filter_contacts(
     contacts: Iterable[Record],
-    params: Mapping[str, str],
+    params: MultiMapping[str],
 ) -> list[Record]:
     """Apply the ``operator``, ``search`` and ``phone`` filters.
 

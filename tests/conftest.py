@@ -168,6 +168,8 @@ def write_gateway_config(
         ("upstream", "url"): upstream_url,
         ("store", "sqlite"): folder / "gateway.db",
         ("authentication", "jwt", "secret_file"): folder / "jwt-secret",
+        # Raw-socket tests name the gateway by a placeholder host.
+        ("forwarding", "allowed_hosts"): ["127.0.0.1", "localhost", "gateway.test"],
     }
     settings.update(changes or {})
     return derive_config(SOURCE_CONFIG, folder / "config.yaml", settings)

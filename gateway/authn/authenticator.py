@@ -56,6 +56,9 @@ class Authenticator:
         if user is None:
             raise Forbidden("The token's user is not known to the gateway.",
                             reason="user_unknown")
+        if user.type != "standard":
+            raise Forbidden("Service users authenticate with an API key, not a "
+                            "bearer token.", reason="service_user_token")
         return self._principal(user, "jwt", expires_at=claims["exp"])
 
     def _principal(self, user: User, credential: str, *,

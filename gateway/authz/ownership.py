@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
 
 from gateway.config.model import ResolverConfig
 from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
+from gateway.routing.target import encode_segment
 
 # Marks the resolver's own requests, so an upstream's logs can tell them apart
 # from forwarded client requests.
@@ -85,7 +85,7 @@ class OwnershipResolver:
     async def _fetch(self, resolver: ResolverConfig, object_id: str,
                      request_id: str) -> frozenset[str]:
         parameter = resolver.path.parameters[0]
-        path = resolver.path.expand({parameter: quote(object_id, safe="")})
+        path = resolver.path.expand({parameter: encode_segment(object_id)})
         url = self._upstream.with_path(path, encoded=True)
         headers = {
             RESOLVER_HEADER: resolver.name,

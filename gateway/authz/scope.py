@@ -32,6 +32,24 @@ class ScopedRequest:
     body_check: BodyCheck | None = None
 
 
+class FilterTrust:
+    """Routes whose upstream was seen ignoring a forced filter.
+
+    Once an answer of a route held another user's item, the route's counts and
+    page links are never passed on again, for any caller: they describe a
+    collection the caller may not see.
+    """
+
+    def __init__(self) -> None:
+        self._ignored: set[str] = set()
+
+    def is_ignored(self, route: RouteConfig) -> bool:
+        return route.path.text in self._ignored
+
+    def mark_ignored(self, route: RouteConfig) -> None:
+        self._ignored.add(route.path.text)
+
+
 async def apply_scope(
     route: RouteConfig,
     params: dict[str, str],
@@ -39,6 +57,7 @@ async def apply_scope(
     query_string: str,
     resolver: OwnershipResolver,
     request_id: str,
+    trust: FilterTrust,
 ) -> ScopedRequest:
     """Confine an "own"-scope request, or raise NotFound / Forbidden."""
     if route.object is not None:
@@ -52,7 +71,8 @@ async def apply_scope(
 
     if route.filter is not None:
         query = force_filter(query_string, route.filter, principal.user_id)
-        return ScopedRequest(query, _body_check(route.filter, principal, request_id))
+        check = _body_check(route, principal, request_id, trust)
+        return ScopedRequest(query, check)
 
     # An "own" grant on a route with no way to learn ownership (for example an
     # endpoint addressed by phone number) cannot be honoured safely.
@@ -85,7 +105,9 @@ def _names_filter(key: str, param: str) -> bool:
     return normalized == param or normalized.startswith(param + "__")
 
 
-def _body_check(config: FilterConfig, principal: Principal, request_id: str):
+def _body_check(route: RouteConfig, principal: Principal, request_id: str,
+                trust: FilterTrust):
+    config = route.filter
     unassigned_visible = config.unassigned_value is not None
 
     def check(status: int, body: bytes) -> bytes:
@@ -100,8 +122,8 @@ def _body_check(config: FilterConfig, principal: Principal, request_id: str):
         if config.check == "object":
             _check_object(document, config, principal, unassigned_visible)
             return body
-        return _filter_items(document, config, principal, unassigned_visible,
-                             request_id, body)
+        return _filter_items(document, route, principal, unassigned_visible,
+                             request_id, body, trust)
 
     return check
 
@@ -117,8 +139,9 @@ def _check_object(document, config, principal, unassigned_visible) -> None:
                        reason="scope_object_mismatch")
 
 
-def _filter_items(document, config, principal, unassigned_visible, request_id,
-                  body: bytes) -> bytes:
+def _filter_items(document, route, principal, unassigned_visible, request_id,
+                  body: bytes, trust: FilterTrust) -> bytes:
+    config = route.filter
     items = document.get(config.items_field) if isinstance(document, dict) else None
     if not isinstance(items, list):
         raise UpstreamError("The upstream's answer could not be checked.",
@@ -134,16 +157,19 @@ def _filter_items(document, config, principal, unassigned_visible, request_id,
             kept.append(item)
 
     dropped = len(items) - len(kept)
-    if dropped == 0:
+    if dropped:
+        log.warning(
+            "dropped %d items outside the scope of %s; the upstream ignored "
+            "filter %r, so this route's counts and page links are dropped from now on",
+            dropped, principal.user_id, config.param,
+            extra={"request_id": request_id, "route": route.path.text},
+        )
+        trust.mark_ignored(route)
+    elif not trust.is_ignored(route):
         return body
 
-    # The upstream ignored the forced filter.  Its count and page links
-    # describe the unfiltered collection, so they are replaced too.
-    log.warning(
-        "dropped %d items outside the scope of %s; the upstream ignored filter %r",
-        dropped, principal.user_id, config.param,
-        extra={"request_id": request_id},
-    )
+    # NOTE: an upstream that ignores the filter is only noticed on the first
+    # answer that holds another user's item; until then its count passes.
     document[config.items_field] = kept
     document["count"] = len(kept)
     for link in ("next", "previous"):

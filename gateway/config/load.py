@@ -172,6 +172,10 @@ def _build_forwarding(document: SourceDocument) -> ForwardingConfig:
         max_body_bytes=data.get("max_body_bytes", 10 * 1024 * 1024),
         max_inspected_body_bytes=data.get("max_inspected_body_bytes", 4 * 1024 * 1024),
         max_path_bytes=data.get("max_path_bytes", 2048),
+        allowed_hosts=frozenset(
+            host.lower() for host in data.get("allowed_hosts",
+                                              ["127.0.0.1", "localhost", "::1"])
+        ),
         body_content_types=frozenset(
             media.lower() for media in data.get("body_content_types",
                                                 ["application/json"])

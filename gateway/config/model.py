@@ -51,6 +51,7 @@ class ForwardingConfig:
     max_inspected_body_bytes: int
     max_path_bytes: int
     body_content_types: frozenset[str]
+    allowed_hosts: frozenset[str]  # "*" allows any Host
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,11 @@ SCHEMA = _object(
                 "max_inspected_body_bytes": {"type": "integer", "minimum": 1024},
                 "max_path_bytes": {"type": "integer", "minimum": 64, "maximum": 65536},
                 "body_content_types": MEDIA_TYPES,
+                "allowed_hosts": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "string", "pattern": r"^(\*|[A-Za-z0-9.:\-]+)\Z"},
+                },
             }
         ),
         "limits": _object(

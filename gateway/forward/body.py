@@ -43,7 +43,8 @@ def check_body_headers(
         raise UnsupportedMediaType("Compressed request bodies are not accepted.",
                                    reason="body_encoded")
 
-    media_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
+    media_type, _, parameters = headers.get("Content-Type", "").partition(";")
+    media_type = media_type.strip().lower()
     if media_type not in allowed_media_types:
         raise UnsupportedMediaType(
             f"Request bodies on this route must be "
@@ -51,6 +52,27 @@ def check_body_headers(
             f"{media_type or 'without a Content-Type'}.",
             reason="body_media_type",
         )
+
+    # The gateway reads bodies as UTF-8; an upstream that honours another
+    # charset (UTF-7 turns "+AG8-" into "o") would read other field names.
+    charset = _charset(parameters)
+    if charset not in (None, "utf-8"):
+        raise UnsupportedMediaType(
+            f"Request bodies must be UTF-8, not {charset!r}.", reason="body_charset"
+        )
+
+
+def _charset(parameters: str) -> str | None:
+    charset = None
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() != "charset":
+            continue
+        if charset is not None:
+            return "repeated"
+        charset = value.strip().strip('"').lower()
+
+    return charset
 
 
 class RequestBody:

@@ -1,4 +1,5 @@
-"""Request forms refused before routing: method overrides and credentials in URLs.
+"""Request forms refused before routing: unknown hosts, method overrides and
+credentials in URLs.
 
 The method checked must be the method that runs: frameworks that honour an
 override header or a `_method` parameter would run another one upstream.  A
@@ -15,9 +16,35 @@ from multidict import CIMultiDictProxy
 from gateway.errors import BadRequest, Unauthenticated
 
 METHOD_OVERRIDE_HEADERS = ("X-HTTP-Method-Override", "X-HTTP-Method",
-                           "X-Method-Override")
+                           "X-Method-Override", "X-Method")
 _METHOD_PARAMETER = "_method"
 _TOKEN_PARAMETER = "access_token"
+
+
+def check_host(headers: CIMultiDictProxy[str], allowed_hosts: frozenset[str]) -> None:
+    """Reject a request whose Host is missing, repeated or not a configured name.
+
+    The upstream builds absolute links (page links, redirects) from the Host
+    the gateway forwards in X-Forwarded-Host, so a forged Host would point them
+    at another site.
+    """
+    hosts = headers.getall("Host", ())
+    if len(hosts) != 1:
+        raise BadRequest("The request needs exactly one Host header.",
+                         reason="host_invalid")
+    if "*" in allowed_hosts:
+        return
+
+    if _host_name(hosts[0]) not in allowed_hosts:
+        raise BadRequest(f"Host {hosts[0]!r} is not served here.",
+                         reason="host_not_allowed")
+
+
+def _host_name(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
 def reject_overrides_and_url_credentials(
@@ -28,6 +55,12 @@ def reject_overrides_and_url_credentials(
         if name in headers:
             raise BadRequest(f"The {name} header is not accepted.",
                              reason="method_override")
+
+    # Some frameworks split the query on ";" as well as "&", Python does not:
+    # a raw ";" would let the two read different parameters.
+    if ";" in query_string:
+        raise BadRequest("A raw ';' in the query string is not accepted; "
+                         "encode it as %3B.", reason="query_semicolon")
 
     # Both names contain "_", and every spelling of it is "_" or "%5F".
     if "_" not in query_string and "%5f" not in query_string.lower():

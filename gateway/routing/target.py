@@ -52,8 +52,13 @@ def parse_target(raw_target: str, max_path_bytes: int) -> Target:
 
     segments = [_decode_segment(raw) for raw in path[1:].split("/")]
     _check_segments(segments)
-    canonical = "/" + "/".join(quote(s, safe=_SAFE_IN_SEGMENT) for s in segments)
+    canonical = "/" + "/".join(encode_segment(segment) for segment in segments)
     return Target(canonical, tuple(segments), query)
+
+
+def encode_segment(segment: str) -> str:
+    """Percent-encode a decoded segment the one way the gateway forwards it."""
+    return quote(segment, safe=_SAFE_IN_SEGMENT)
 
 
 def _check_segments(segments: list[str]) -> None:

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
 USER_TYPES = ("standard", "service")
+# User ids go into headers, logs and URLs, so they keep to a plain alphabet.
+USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def check_new_user(name: str, email: str, type: str, user_id: str | None) -> None:
+    """Raise UserStoreError naming the first field of a new user that is invalid."""
+    if type not in USER_TYPES:
+        raise UserStoreError(f"type must be one of {', '.join(USER_TYPES)}, "
+                             f"not {type!r}")
+    if not name.strip():
+        raise UserStoreError("name must not be empty")
+    if not EMAIL.fullmatch(email):
+        raise UserStoreError(f"email {email!r} is not an email address")
+    if user_id is not None and not USER_ID.fullmatch(user_id):
+        raise UserStoreError(
+            f"user id {user_id!r} must be 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
 
 
 @dataclass(frozen=True, slots=True)

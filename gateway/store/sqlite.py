@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from gateway.store.api_keys import hashes_equal, new_api_key, parse_prefix
-from gateway.store.base import USER_TYPES, ApiKeyInfo, User, UserStoreError
+from gateway.store.base import ApiKeyInfo, User, UserStoreError, check_new_user
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -94,10 +94,7 @@ class SQLiteUserStore:
         type: str,
         user_id: str | None = None,
     ) -> User:
-        if type not in USER_TYPES:
-            raise UserStoreError(f"type must be one of {', '.join(USER_TYPES)}, "
-                                 f"not {type!r}")
-
+        check_new_user(name, email, type, user_id)
         user_id = user_id or "u-" + secrets.token_hex(6)
         now = _now()
         try:
@@ -151,6 +148,10 @@ class SQLiteUserStore:
         return key
 
     async def list_api_keys(self, user_id: str) -> list[ApiKeyInfo]:
+        user = await self.get_user(user_id)
+        if user is None or user.type != "service":
+            raise UserStoreError(f"no service user with id {user_id!r}")
+
         rows = self._db.execute(
             "SELECT prefix, user_id, created_at, revoked_at FROM api_keys "
             "WHERE user_id = ? ORDER BY created_at",
@@ -159,6 +160,8 @@ class SQLiteUserStore:
         return [ApiKeyInfo(*row) for row in rows]
 
     async def revoke_api_key(self, prefix: str) -> ApiKeyInfo:
+        """Revoke a key named by its prefix, `gwk_PREFIX`, or the whole key."""
+        prefix = prefix.removeprefix("gwk_").partition("_")[0]
         with self._transaction():
             cursor = self._db.execute(
                 "UPDATE api_keys SET revoked_at = ? "

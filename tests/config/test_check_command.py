@@ -86,7 +86,8 @@ def test_check_rejects_duplicate_route(write_config, shipped_text):
 
     assert result.exit_code == 1
     line = shipped_text.count("\n") + 1
-    assert f"Error: {config_file}:{line}: routes[53]: " in result.output
+    index = shipped_text.count("\n  - method")
+    assert f"Error: {config_file}:{line}: routes[{index}]: " in result.output
     assert "GET '/api/1/chats/' is already routed" in result.output
 
 

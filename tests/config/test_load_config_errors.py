@@ -4,6 +4,8 @@ Each case edits one spot of the shipped config.yaml text, so the line the
 error must name is known exactly.
 """
 
+import re
+
 import pytest
 
 from gateway.config import load_config
@@ -261,6 +263,17 @@ def line_starting_with(text: str, marker: str) -> int:
     return numbers[0]
 
 
+def with_route_index(key: str, text: str, line: int) -> str:
+    """Replace the route index in `key` with that of the route around `line`.
+
+    The table names routes by their index in the shipped file; counting the
+    route items above the error's line keeps it right when routes are added.
+    """
+    above = text.splitlines()[:line]
+    index = sum(1 for row in above if row.startswith("  - method")) - 1
+    return re.sub(r"^routes\[\d+\]", f"routes[{index}]", key)
+
+
 def test_shipped_config_loads(write_config, shipped_text):
     config = load_config(write_config(shipped_text))
 
@@ -282,8 +295,9 @@ def test_bad_config_rejected_with_location(
     error = caught.value
     assert error.file == str(config_file)
     assert reason in error.message
-    assert error.key == key
-    assert error.line == line_starting_with(edited_text, marker)
+    line = line_starting_with(edited_text, marker)
+    assert error.key == (key and with_route_index(key, edited_text, line))
+    assert error.line == line
 
 
 def test_error_text_starts_with_file_line_key(write_config, shipped_text):
