@@ -19,12 +19,16 @@ from gateway.authn import Authenticator, Principal
 from gateway.authz.fields import authorize_fields, fields_set, read_body
 from gateway.authz.ownership import OwnershipResolver
 from gateway.authz.scope import FilterTrust, ScopedRequest, apply_scope
-from gateway.errors import Forbidden, GatewayError, InternalError
+from gateway.errors import Forbidden, GatewayError, InternalError, RequestTimeout
 from gateway.forward.body import check_body_headers
 from gateway.forward.forwarder import StreamInterrupted, UpstreamForwarder
 from gateway.observe.decision_log import DecisionRecord
 from gateway.problem import problem_response
-from gateway.routing.guards import check_host, reject_overrides_and_url_credentials
+from gateway.routing.guards import (
+    check_framing,
+    check_host,
+    reject_overrides_and_url_credentials,
+)
 from gateway.routing.table import RouteMatch
 from gateway.routing.target import Target, parse_target
 from gateway.snapshot import Snapshot
@@ -77,7 +81,7 @@ class Gateway:
             # has its own deadline (gateway.protocol).
             response_sent = getattr(request.protocol, "response_sent", None)
             if response_sent is not None:
-                response_sent()
+                response_sent(request)
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
@@ -90,6 +94,13 @@ class Gateway:
         except GatewayError as error:
             record.reason = error.reason
             response = problem_response(error, request_id)
+            # Unread body bytes cannot be told from the next request's head.
+            if request.body_exists and not request.content.is_eof():
+                response.force_close()
+                if isinstance(error, RequestTimeout):
+                    stop_reading = getattr(request.protocol, "stop_reading", None)
+                    if stop_reading is not None:
+                        stop_reading()
         except StreamInterrupted as error:
             # Part of the answer is already sent; re-raising makes aiohttp close
             # the connection, so the client cannot take a cut body as whole.
@@ -115,6 +126,7 @@ class Gateway:
 
     async def _process(self, request, snapshot: Snapshot, record: DecisionRecord):
         config = snapshot.config
+        check_framing(request.version, request.headers)
         decided = await self._authorize(snapshot, request.method, request.raw_path,
                                         request.headers, record)
         target, match, principal = decided.target, decided.match, decided.principal

@@ -14,9 +14,9 @@ import logging
 import re
 import secrets
 
-from aiohttp import web
-from aiohttp.http_exceptions import LineTooLong
-from aiohttp.web_protocol import RequestHandler
+from aiohttp import StreamReader, web
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+from aiohttp.web_protocol import RequestHandler, _ErrInfo
 
 from gateway.config.model import LimitsConfig
 from gateway.errors import (
@@ -39,28 +39,61 @@ class GatewayRequestHandler(RequestHandler):
         self._head_timeout = head_timeout
         self._head_deadline: asyncio.TimerHandle | None = None
         self._awaiting_head = True
+        # The body of a refused request that aiohttp still reads and discards.
+        self._discarded_body: StreamReader | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._arm_head_deadline()
 
     def data_received(self, data: bytes) -> None:
-        if self._awaiting_head and self._head_deadline is None and data:
+        if self._discarded_body is not None and self._discarded_body.is_eof():
+            self._discarded_body = None
+        if (
+            self._awaiting_head
+            and self._discarded_body is None
+            and self._head_deadline is None
+            and data
+        ):
             self._arm_head_deadline()
 
         count = self._request_count
+        queued = len(self._messages)
         super().data_received(data)
         if self._request_count != count:
             self._awaiting_head = False
             self._disarm_head_deadline()
+        if len(self._messages) > queued:
+            self._fail_body_in_progress()
+
+    def _fail_body_in_progress(self) -> None:
+        # A framing error in the body of the request being handled reaches
+        # aiohttp's queue as a new error message, and with the C parser the
+        # body's reader is not told; it would wait for bytes that never come.
+        message = self._messages[-1][0]
+        request = self._current_request
+        if isinstance(message, _ErrInfo) and request is not None:
+            request.content.set_exception(
+                BadHttpMessage("the request body's framing is invalid")
+            )
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm_head_deadline()
         super().connection_lost(exc)
 
-    def response_sent(self) -> None:
-        """Expect the next request head, unless one is already parsed."""
+    def response_sent(self, request: web.BaseRequest) -> None:
+        """Expect the next request head, once the body of `request` is read."""
         self._awaiting_head = not self._messages
+        if request.body_exists and not request.content.is_eof():
+            self._discarded_body = request.content
+
+    def stop_reading(self) -> None:
+        """Close after the response instead of reading the rest of the body.
+
+        aiohttp otherwise reads and discards an unread body for up to its
+        lingering time, which a client that trickles bytes would fill.
+        """
+        self._lingering_time = 0.0
 
     def handle_error(
         self,

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import ClientError, StreamReader
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from multidict import CIMultiDictProxy
 
@@ -109,7 +110,8 @@ class RequestBody:
             raise self._fail(RequestTimeout(
                 f"The request body did not arrive within {self._timeout:g} seconds."
             )) from None
-        except (HttpProcessingError, ClientError, ConnectionError) as error:
+        except (HttpProcessingError, RequestPayloadError, ClientError,
+                ConnectionError) as error:
             raise self._fail(BadRequest(
                 "The request body is malformed or ended early.",
                 reason="body_malformed",

@@ -21,6 +21,13 @@ _METHOD_PARAMETER = "_method"
 _TOKEN_PARAMETER = "access_token"
 
 
+def check_framing(version: tuple[int, int], headers: CIMultiDictProxy[str]) -> None:
+    """Reject Transfer-Encoding on HTTP/1.0, whose framing RFC 9112 calls faulty."""
+    if version < (1, 1) and "Transfer-Encoding" in headers:
+        raise BadRequest("HTTP/1.0 requests cannot use Transfer-Encoding.",
+                         reason="framing_invalid")
+
+
 def check_host(headers: CIMultiDictProxy[str], allowed_hosts: frozenset[str]) -> None:
     """Reject a request whose Host is missing, repeated or not a configured name.
 
