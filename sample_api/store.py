@@ -46,6 +46,8 @@ class Store:
         self.account = seed.pop("account")
         self.billing = seed.pop("billing")
         self.tables = seed
+        # After the first insert into a table, its next id is kept, not searched for.
+        self.next_ids: dict[str, int] = {}
 
     def table(self, name: str) -> Table:
         return self.tables[name]
@@ -56,7 +58,8 @@ class Store:
     def insert(self, table: str, record: Record) -> Record:
         """Store a record under the next free id, which is one above the highest."""
         rows = self.tables[table]
-        record_id = max(rows, default=0) + 1
+        record_id = self.next_ids.get(table) or max(rows, default=0) + 1
+        self.next_ids[table] = record_id + 1
         rows[record_id] = {"id": record_id, **record}
 
         return rows[record_id]

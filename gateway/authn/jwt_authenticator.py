@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
+
 import aiohttp
 import jwt
 
@@ -10,6 +13,10 @@ from gateway.config.model import JWTConfig
 from gateway.errors import Unauthenticated
 
 _REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+# Bounds on remembered tokens.  The time bound also limits how long a token
+# signed by a key that a JWKS refresh removed stays accepted.
+_CACHE_SECONDS = 60.0
+_CACHE_SIZE = 10_000
 _DATE_CLAIMS = ("exp", "nbf", "iat")
 
 
@@ -18,6 +25,8 @@ class JWTAuthenticator:
         self._config = config
         self._static_key = None
         self._jwks = None
+        # token -> (time the entry expires, its claims); oldest entries go first
+        self._verified: OrderedDict[str, tuple[float, dict]] = OrderedDict()
         if config.uses_hmac:
             self._static_key = read_hmac_secret(config, create=True)
         elif config.public_key_file:
@@ -26,7 +35,27 @@ class JWTAuthenticator:
             self._jwks = JWKSKeys(config)
 
     async def verify(self, token: str, session: aiohttp.ClientSession) -> dict:
-        """Return the token's claims, or raise Unauthenticated."""
+        """Return the token's claims, or raise Unauthenticated.
+
+        A verified token is remembered by its exact text, signature included,
+        until its `exp` or for `_CACHE_SECONDS`, whichever comes first: a
+        client sends the same token many times, and parsing and checking it
+        costs more than the rest of the decision.
+        """
+        now = time.time()
+        cached = self._verified.get(token)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+
+        claims = await self._verify(token, session)
+        expiry = min(float(claims["exp"]), now + _CACHE_SECONDS)
+        if expiry > now:
+            self._verified[token] = (expiry, claims)
+            if len(self._verified) > _CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return claims
+
+    async def _verify(self, token: str, session: aiohttp.ClientSession) -> dict:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

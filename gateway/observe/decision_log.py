@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 log = logging.getLogger("gateway.decision")
 
@@ -30,4 +30,7 @@ class DecisionRecord:
 
     def emit(self) -> None:
         if log.isEnabledFor(logging.INFO):
-            log.info("decision", extra=asdict(self))
+            # Every field is a plain value, so a shallow copy is enough; asdict
+            # would copy each field recursively.
+            log.info("decision",
+                     extra={name: getattr(self, name) for name in self.__slots__})
