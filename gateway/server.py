@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from dataclasses import dataclass
 
 import aiohttp
@@ -19,6 +20,8 @@ from gateway.authn import Authenticator
 from gateway.authn.jwt_authenticator import JWTAuthenticator
 from gateway.authz.ownership import OwnershipResolver
 from gateway.forward.forwarder import UpstreamForwarder
+from gateway.observe.decision_log import use_writer
+from gateway.observe.decision_writer import DecisionWriter
 from gateway.pipeline import Gateway
 from gateway.protocol import GatewayServer
 from gateway.snapshot import Snapshot
@@ -113,6 +116,17 @@ async def start_gateway(
 
 
 async def serve_forever(snapshot: Snapshot, *, host=None, port=None) -> None:
+    writer = DecisionWriter(sys.stderr.buffer)
+    writer.start()
+    use_writer(writer)
+    try:
+        await _serve(snapshot, host, port)
+    finally:
+        use_writer(None)
+        await writer.stop()
+
+
+async def _serve(snapshot: Snapshot, host, port) -> None:
     running = await start_gateway(snapshot, host=host, port=port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

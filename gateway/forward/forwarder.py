@@ -84,6 +84,12 @@ class UpstreamForwarder:
 
         if body is None:
             body = self._request_body(request)
+        length = request.content_length
+        if isinstance(body, RequestBody) and length is not None and (
+            length <= _WHOLE_BODY_MAX
+        ):
+            # A small body goes upstream in one write with the request head.
+            body = await body.read()
 
         # A HEAD answer carries the headers of the checked body, Content-Length
         # among them, so the body to check is fetched with GET.

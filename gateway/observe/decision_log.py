@@ -5,7 +5,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from gateway.observe.decision_writer import DecisionWriter
+
 log = logging.getLogger("gateway.decision")
+
+# When set, decision lines bypass `logging` (see gateway.observe.decision_writer).
+_writer: DecisionWriter | None = None
+
+
+def use_writer(writer: DecisionWriter | None) -> None:
+    """Send decision lines to `writer`, or back through `logging` with None."""
+    global _writer
+    _writer = writer
 
 
 @dataclass(slots=True)
@@ -29,8 +40,13 @@ class DecisionRecord:
     duration_ms: float = 0.0
 
     def emit(self) -> None:
-        if log.isEnabledFor(logging.INFO):
-            # Every field is a plain value, so a shallow copy is enough; asdict
-            # would copy each field recursively.
-            log.info("decision",
-                     extra={name: getattr(self, name) for name in self.__slots__})
+        if not log.isEnabledFor(logging.INFO):
+            return
+
+        # Every field is a plain value, so a shallow copy is enough; asdict
+        # would copy each field recursively.
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        if _writer is not None:
+            _writer.write(fields)
+        else:
+            log.info("decision", extra=fields)
