@@ -17,6 +17,7 @@ import asyncio
 import ipaddress
 import itertools
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -105,7 +106,7 @@ async def worker(
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
     """Return the nearest-rank percentile of a sorted, non-empty list."""
-    rank = max(1, round(fraction * len(sorted_values)))
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
     return sorted_values[rank - 1]
 
 

@@ -1,8 +1,8 @@
 """The load generators: wrk with bench/wrk_mix.lua, or bench/load.py on aiohttp.
 
-Both run as a subprocess of their own, send a request mix over N keep-alive
-connections in a closed loop (each connection waits for its response before it
-sends again), stop after a duration or a request count, and print one JSON
+Both run as a subprocess of their own and send a request mix over N keep-alive
+connections in a closed loop: each connection waits for its response before it
+sends again.  They stop after a duration or a request count, and print one JSON
 summary that `run_loader` returns as a LoadResult.
 """
 
@@ -102,12 +102,13 @@ def write_wrk_requests(specs: list[dict], path: Path) -> None:
 def wrk_command(
     url: str, specs_file: Path, settings: LoadSettings, duration: float
 ) -> list[str]:
-    # One wrk thread: it sustains many times the rate of these servers, and a
-    # second thread would only take more of the two cores from them.
+    # One wrk thread, because it needs 14 to 20 us of CPU per request here, far
+    # less than the servers, and a second one would only take CPU from them.
     return [
         "wrk",
         "-t1",
         f"-c{settings.concurrency}",
+        # wrk takes whole seconds.  Rates use the duration that wrk reports.
         f"-d{max(1, round(duration))}s",
         "--timeout",
         f"{REQUEST_TIMEOUT_SECONDS}s",

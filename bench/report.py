@@ -12,6 +12,9 @@ from loaders import LoadResult
 
 GATEWAY = "gateway"
 PASS_THROUGH = "pass-through"
+# CPUs that other processes may keep busy before a run is flagged.  At 0.1 the
+# two CPUs lose 5% to them.
+OTHER_CORES_WARNING = 0.1
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Measurement:
     target_cpu_seconds: float
     upstream_cpu_seconds: float
     loader_cpu_seconds: float
+    other_cpu_seconds: float  # used by processes outside the benchmark
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Summary:
     target_cpu_us: float  # CPU time per request, over all rounds
     upstream_cpu_us: float
     loader_cpu_us: float
+    other_cores: float  # average CPUs kept busy by processes outside the benchmark
 
 
 def median_or_none(values: list[float | None]) -> float | None:
@@ -52,6 +57,7 @@ def median_or_none(values: list[float | None]) -> float | None:
 def summarize(target: str, scenario: str, runs: list[Measurement]) -> Summary:
     rates = [run.load.rate for run in runs]
     requests = max(sum(run.load.requests for run in runs), 1)
+    elapsed = max(sum(run.load.seconds for run in runs), 1e-9)
 
     def cpu_us(seconds: float) -> float:
         return seconds / requests * 1e6
@@ -68,6 +74,7 @@ def summarize(target: str, scenario: str, runs: list[Measurement]) -> Summary:
         target_cpu_us=cpu_us(sum(run.target_cpu_seconds for run in runs)),
         upstream_cpu_us=cpu_us(sum(run.upstream_cpu_seconds for run in runs)),
         loader_cpu_us=cpu_us(sum(run.loader_cpu_seconds for run in runs)),
+        other_cores=sum(run.other_cpu_seconds for run in runs) / elapsed,
     )
 
 
@@ -106,18 +113,18 @@ def format_ms(value: float | None) -> str:
 
 def print_table(rows: list[Summary]) -> None:
     print(
-        f"{'scenario':<20} {'target':<12} {'req/s':>6} {'(min-max)':>11} "
-        f"{'p50 ms':>6} {'p99 ms':>6} {'errors':>6}   "
-        f"CPU us/req: {'target':>6} {'sample API':>10} {'loader':>6}"
+        f"{'scenario':<20} {'target':<12} {'req/s':>6} {'min-max':>12} "
+        f"{'p50 ms':>6} {'p99 ms':>6} {'errors':>6} {'target':>6} "
+        f"{'API':>5} {'loader':>6} {'other':>5}"
     )
     for row in rows:
         spread = f"{row.min_rate:.0f}-{row.max_rate:.0f}"
         print(
             f"{row.scenario:<20} {row.target:<12} {row.median_rate:>6.0f} "
-            f"{spread:>11} {format_ms(row.median_p50_ms):>6} "
-            f"{format_ms(row.median_p99_ms):>6} {row.errors:>6}   "
-            f"{'':11} {row.target_cpu_us:>6.0f} {row.upstream_cpu_us:>10.0f} "
-            f"{row.loader_cpu_us:>6.0f}"
+            f"{spread:>12} {format_ms(row.median_p50_ms):>6} "
+            f"{format_ms(row.median_p99_ms):>6} {row.errors:>6} "
+            f"{row.target_cpu_us:>6.0f} {row.upstream_cpu_us:>5.0f} "
+            f"{row.loader_cpu_us:>6.0f} {row.other_cores:>5.2f}"
         )
 
 
@@ -135,38 +142,54 @@ def print_ratios(measurements: list[Measurement], scenarios: list[str]) -> None:
 
 
 def print_report(measurements: list[Measurement], scenarios: list[str]) -> None:
-    print("req/s, p50 and p99: median of the rounds; CPU: total over the rounds")
+    print("req/s, p50 and p99: medians of the rounds.")
+    print(
+        "target, API, loader: CPU microseconds per request of the target, the "
+        "sample API and the load generator, over all rounds."
+    )
+    print("other: CPUs kept busy on average by processes outside the benchmark.")
     print_table(summaries(measurements, scenarios))
     print()
     print_ratios(measurements, scenarios)
 
 
-def warn_about_errors(
+def warn(run: Measurement, text: str) -> None:
+    print(
+        f"WARNING: {run.target}, {run.scenario}, round {run.round}: {text}",
+        file=sys.stderr,
+    )
+
+
+def print_warnings(
     measurements: list[Measurement], max_requests: int, loader: str
 ) -> bool:
-    """Print each run with failed or unexpected responses, and return whether any."""
-    found = False
+    """Warn about runs whose figures are suspect, and return whether any had errors."""
+    found_errors = False
     for run in measurements:
         load = run.load
         if load.unexpected_status or load.failed:
-            found = True
-            print(
-                f"WARNING: {run.target}, {run.scenario}, round {run.round}: "
-                f"{load.unexpected_status} unexpected statuses, {load.failed} "
-                f"failed requests; first: {load.first_error}",
-                file=sys.stderr,
+            found_errors = True
+            warn(
+                run,
+                f"{load.unexpected_status} unexpected statuses and {load.failed} "
+                f"failed requests, the first: {load.first_error}",
             )
+
         if load.requests >= max_requests:
             # wrk still waits out --duration after its threads stop, and divides
             # by the whole of it.
             consequence = ", so its req/s is too low" if loader == "wrk" else ""
-            print(
-                f"WARNING: {run.target}, {run.scenario}, round {run.round} "
-                f"stopped at --max-requests {max_requests}{consequence}",
-                file=sys.stderr,
+            warn(run, f"stopped at --max-requests {max_requests}{consequence}")
+
+        other_cores = run.other_cpu_seconds / max(load.seconds, 1e-9)
+        if other_cores > OTHER_CORES_WARNING:
+            warn(
+                run,
+                f"processes outside the benchmark kept {other_cores:.2f} CPUs "
+                "busy, so its figures understate the servers",
             )
 
-    return found
+    return found_errors
 
 
 def write_json(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,7 @@ from report import (
     PASS_THROUGH,
     Measurement,
     print_report,
-    warn_about_errors,
+    print_warnings,
     write_json,
 )
 from servers import (
@@ -42,6 +43,7 @@ from servers import (
     cpu_seconds,
     free_port,
     log_tail,
+    machine_busy_seconds,
     pin,
     reset_sample_api,
     resetting_periodically,
@@ -54,6 +56,9 @@ from gateway.config.derive import derive_config
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPOSITORY = BENCH_DIR.parent
+# py-spy samples per second.  Each sample pauses the gateway briefly, so the
+# profiled run is slower than the measured ones and kept out of the table.
+PROFILE_RATE_HZ = 250
 # Shortest lifetime of the minted tokens.  Without --lifetime, `gateway token`
 # uses the config's token_lifetime, which could end inside a long benchmark.
 MIN_TOKEN_LIFETIME_SECONDS = 3600
@@ -123,6 +128,7 @@ class Settings:
     gateway_log_level: str | None
     server_cpus: set[int] | None
     load: LoadSettings
+    profile_path: Path | None
 
     def describe(self) -> str:
         pinning = "none, the kernel schedules every process on both CPUs"
@@ -140,7 +146,7 @@ class Settings:
         )
 
     def planned_seconds(self) -> float:
-        runs = len(self.scenarios) * 2 * self.rounds
+        runs = len(self.scenarios) * 2 * self.rounds + 1
         return runs * (self.duration + self.warmup)
 
 
@@ -278,26 +284,45 @@ def start_servers(
     return upstream, passthrough, gateway, config_path
 
 
+@dataclass(frozen=True)
+class CpuTimes:
+    """CPU seconds used so far by each process of a run and by the whole machine."""
+
+    target: float
+    upstream: float
+    loader: float
+    machine: float
+
+
+def read_cpu_times(target: Server, upstream: Server) -> CpuTimes:
+    return CpuTimes(
+        target=cpu_seconds(target.process.pid),
+        upstream=cpu_seconds(upstream.process.pid),
+        loader=children_cpu_seconds(),
+        machine=machine_busy_seconds(),
+    )
+
+
 def measure(
     target: Server, upstream: Server, specs: list[dict], settings: Settings
-) -> tuple[LoadResult, float, float, float]:
-    """Warm up, run the loader once, and return its result and the CPU seconds."""
+) -> tuple[LoadResult, CpuTimes]:
+    """Warm up, run the loader once, and return its result and the CPU used."""
     reset_sample_api(upstream)
     with resetting_periodically(upstream):
         if settings.warmup > 0:
             run_loader(target.url, specs, settings.load, settings.warmup)
 
-        target_before = cpu_seconds(target.process.pid)
-        upstream_before = cpu_seconds(upstream.process.pid)
-        loader_before = children_cpu_seconds()
+        before = read_cpu_times(target, upstream)
         load = run_loader(target.url, specs, settings.load, settings.duration)
+        after = read_cpu_times(target, upstream)
 
-    return (
-        load,
-        cpu_seconds(target.process.pid) - target_before,
-        cpu_seconds(upstream.process.pid) - upstream_before,
-        children_cpu_seconds() - loader_before,
+    used = CpuTimes(
+        target=after.target - before.target,
+        upstream=after.upstream - before.upstream,
+        loader=after.loader - before.loader,
+        machine=after.machine - before.machine,
     )
+    return load, used
 
 
 def run_scenarios(
@@ -315,18 +340,20 @@ def run_scenarios(
         specs = request_specs(scenario.kinds, tokens)
         for round_number in range(1, settings.rounds + 1):
             for target in targets:
-                load, target_cpu, upstream_cpu, loader_cpu = measure(
-                    target, upstream, specs, settings
-                )
+                load, used = measure(target, upstream, specs, settings)
+                # Whatever else ran on the machine, such as a test suite, took
+                # CPU from the benchmark's processes.
+                others = used.machine - used.target - used.upstream - used.loader
                 measurements.append(
                     Measurement(
-                        target.name,
-                        scenario.name,
-                        round_number,
-                        load,
-                        target_cpu,
-                        upstream_cpu,
-                        loader_cpu,
+                        target=target.name,
+                        scenario=scenario.name,
+                        round=round_number,
+                        load=load,
+                        target_cpu_seconds=used.target,
+                        upstream_cpu_seconds=used.upstream,
+                        loader_cpu_seconds=used.loader,
+                        other_cpu_seconds=max(0.0, others),
                     )
                 )
                 print(
@@ -336,6 +363,39 @@ def run_scenarios(
                 )
 
     return measurements
+
+
+def find_py_spy() -> str | None:
+    beside_python = Path(sys.executable).with_name("py-spy")
+    if beside_python.exists():
+        return str(beside_python)
+
+    return shutil.which("py-spy")
+
+
+def profile_gateway(
+    gateway: Server, upstream: Server, tokens: dict[str, str], settings: Settings
+) -> None:
+    """Send the mix to the gateway once more while py-spy records its stacks."""
+    specs = request_specs(REQUEST_KINDS, tokens)
+    argv = [find_py_spy(), "record", "--pid", str(gateway.process.pid)]
+    argv += ["--duration", str(max(1, int(settings.duration)))]
+    argv += ["--rate", str(PROFILE_RATE_HZ), "--format", "raw"]
+    argv += ["--output", str(settings.profile_path)]
+
+    reset_sample_api(upstream)
+    with resetting_periodically(upstream):
+        run_loader(gateway.url, specs, settings.load, settings.warmup or 1)
+        profiler = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        run_loader(gateway.url, specs, settings.load, settings.duration)
+        _, errors = profiler.communicate(timeout=settings.duration + 60)
+
+    if profiler.returncode != 0:
+        raise RuntimeError(f"py-spy failed with status {profiler.returncode}: {errors}")
+
+    print(f"gateway profile of the mix (folded stacks): {settings.profile_path}")
 
 
 def run_benchmark(settings: Settings) -> list[Measurement]:
@@ -350,7 +410,11 @@ def run_benchmark(settings: Settings) -> list[Measurement]:
             check_statuses(target, request_specs(REQUEST_KINDS, tokens))
 
         print(settings.describe(), flush=True)
-        return run_scenarios(targets, upstream, tokens, settings)
+        measurements = run_scenarios(targets, upstream, tokens, settings)
+        if settings.profile_path is not None:
+            profile_gateway(gateway, upstream, tokens, settings)
+
+        return measurements
 
 
 # Command line
@@ -403,11 +467,19 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--gateway-log-level",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        help="log_level of the gateway; WARNING turns off its per-request "
+        help="log_level of the gateway.  WARNING turns off its per-request "
         "decision line (default: as in config.yaml)",
     )
     parser.add_argument(
         "--json", type=Path, help="also write every run and summary to this file"
+    )
+    parser.add_argument(
+        "--profile-gateway",
+        type=Path,
+        metavar="FILE",
+        help="after the measured runs, profile the gateway under the mix with "
+        "py-spy and write its folded stacks to FILE (summarize them with "
+        "bench/profile_summary.py)",
     )
     options = parser.parse_args(argv)
 
@@ -445,6 +517,12 @@ def build_settings(options: argparse.Namespace, work_dir: Path) -> Settings:
         work_dir=work_dir,
         cpus=loader_cpus,
     )
+    if options.profile_gateway is not None and find_py_spy() is None:
+        raise SystemExit(
+            "Error: --profile-gateway needs py-spy, which is not installed. "
+            "Install it with `.venv/bin/pip install py-spy`."
+        )
+
     return Settings(
         duration=options.duration,
         warmup=options.warmup,
@@ -453,6 +531,7 @@ def build_settings(options: argparse.Namespace, work_dir: Path) -> Settings:
         gateway_log_level=options.gateway_log_level,
         server_cpus=server_cpus,
         load=load,
+        profile_path=options.profile_gateway,
     )
 
 
@@ -472,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.json is not None:
         write_json(options.json, settings.describe(), measurements, scenario_names)
 
-    found_errors = warn_about_errors(
+    found_errors = print_warnings(
         measurements, settings.load.max_requests, settings.load.loader
     )
     return 1 if found_errors else 0

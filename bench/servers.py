@@ -98,7 +98,11 @@ def stop_server(server: Server) -> None:
     try:
         server.process.wait(timeout=STOP_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
-        print(f"{server.name} ignored SIGTERM; killing it", file=sys.stderr)
+        print(
+            f"{server.name} did not stop within {STOP_TIMEOUT_SECONDS:g} s of "
+            "SIGTERM, so it is killed",
+            file=sys.stderr,
+        )
         server.process.kill()
         server.process.wait()
 
@@ -117,6 +121,20 @@ def cpu_seconds(pid: int) -> float:
     # counted after the command name, which is in brackets and may contain spaces.
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_SECOND
+
+
+def machine_busy_seconds() -> float:
+    """Return the user and system CPU time of all processes since boot.
+
+    Interrupt and softirq time are left out because the benchmark's own
+    loopback traffic causes most of them.
+    """
+    with open("/proc/stat", encoding="ascii") as file:
+        fields = file.readline().split()
+
+    # proc(5): the "cpu" line starts with user, nice and system, in clock ticks.
+    user, nice, system = (int(value) for value in fields[1:4])
+    return (user + nice + system) / CLOCK_TICKS_PER_SECOND
 
 
 def pin(process: subprocess.Popen, cpus: set[int] | None) -> None:

@@ -16,6 +16,8 @@ import secrets
 
 from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+from aiohttp.http_parser import HttpRequestParser
+from aiohttp.streams import EMPTY_PAYLOAD
 from aiohttp.web_protocol import RequestHandler, _ErrInfo
 
 from gateway.config.model import LimitsConfig
@@ -64,7 +66,26 @@ class GatewayRequestHandler(RequestHandler):
             self._awaiting_head = False
             self._disarm_head_deadline()
         if len(self._messages) > queued:
+            self._reject_other_target_forms(queued)
             self._fail_body_in_progress()
+
+    def _reject_other_target_forms(self, first: int) -> None:
+        # CONNECT and absolute-form targets never reach the pipeline: the
+        # pure-Python parser treats CONNECT as an upgrade and keeps the
+        # connection, and building a request from a non-ASCII authority raises
+        # inside aiohttp before any handler runs.
+        for index in range(first, len(self._messages)):
+            message = self._messages[index][0]
+            if isinstance(message, _ErrInfo):
+                continue
+            if message.method == "CONNECT" or not message.path.startswith("/"):
+                # With an empty payload aiohttp closes at once instead of
+                # reading the would-be tunnel until its lingering time ends.
+                error = BadHttpMessage("only origin-form request targets are served")
+                self._messages[index] = (
+                    _ErrInfo(status=400, exc=error, message=error.message),
+                    EMPTY_PAYLOAD,
+                )
 
     def _fail_body_in_progress(self) -> None:
         # A framing error in the body of the request being handled reaches
@@ -152,6 +173,10 @@ class GatewayServer(web.Server):
     """aiohttp's low-level server, creating GatewayRequestHandler connections."""
 
     def __init__(self, handler, limits: LimitsConfig) -> None:
+        if HttpRequestParser.__module__ != "aiohttp._http_parser":
+            log.warning("aiohttp's C HTTP parser is not in use; the pure-Python "
+                        "parser accepts a bare CR in chunk extensions, which a "
+                        "proxy in front of the gateway may read differently")
         super().__init__(
             handler,
             access_log=None,
