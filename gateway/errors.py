@@ -18,7 +18,8 @@ ConfigError                       a config or policy file is invalid
 
 A GatewayError carries two texts: `detail` goes to the client in the problem
 body, `reason` is a stable identifier for logs and metrics.  Neither may hold a
-credential.
+credential.  `close` marks a request whose framing is in doubt, after which
+the connection is closed.
 """
 
 from __future__ import annotations
@@ -38,12 +39,15 @@ class GatewayError(Exception):
         *,
         reason: str | None = None,
         headers: Mapping[str, str] | None = None,
+        close: bool = False,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         if reason is not None:
             self.reason = reason
         self.headers = dict(headers or {})
+        # The connection cannot carry another request after this one.
+        self.close = close
 
     @property
     def problem_type(self) -> str:

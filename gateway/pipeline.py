@@ -95,12 +95,13 @@ class Gateway:
             record.reason = error.reason
             response = problem_response(error, request_id)
             # Unread body bytes cannot be told from the next request's head.
-            if request.body_exists and not request.content.is_eof():
+            unread = request.body_exists and not request.content.is_eof()
+            if unread or error.close:
                 response.force_close()
-                if isinstance(error, RequestTimeout):
-                    stop_reading = getattr(request.protocol, "stop_reading", None)
-                    if stop_reading is not None:
-                        stop_reading()
+            if unread and isinstance(error, RequestTimeout):
+                stop_reading = getattr(request.protocol, "stop_reading", None)
+                if stop_reading is not None:
+                    stop_reading()
         except StreamInterrupted as error:
             # Part of the answer is already sent; re-raising makes aiohttp close
             # the connection, so the client cannot take a cut body as whole.

@@ -40,6 +40,13 @@ _SPOOFABLE = frozenset(
         "x-real-ip",
         "x-client-ip",
         "true-client-ip",
+        "client-ip",
+        "cf-connecting-ip",
+        "fastly-client-ip",
+        "x-cluster-client-ip",
+        "remote-user",
+        "x-user",
+        "x-authenticated-user",
         "x-original-url",
         "x-original-uri",
         "x-original-method",
@@ -50,7 +57,8 @@ _SPOOFABLE = frozenset(
 )
 # Sent instead of the upstream's and aiohttp's Server headers, which name versions.
 SERVER_NAME = "chat-gateway"
-_SPOOFABLE_PREFIXES = ("x-forwarded-", "x-gateway-", "x-original-", "x-envoy-")
+_SPOOFABLE_PREFIXES = ("x-forwarded-", "x-gateway-", "x-original-", "x-envoy-",
+                       "x-remote-", "x-auth-request-")
 
 
 def connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:

@@ -22,10 +22,17 @@ _TOKEN_PARAMETER = "access_token"
 
 
 def check_framing(version: tuple[int, int], headers: CIMultiDictProxy[str]) -> None:
-    """Reject Transfer-Encoding on HTTP/1.0, whose framing RFC 9112 calls faulty."""
+    """Reject versions other than HTTP/1.0 and 1.1, and Transfer-Encoding on 1.0.
+
+    RFC 9112 calls the framing of an HTTP/1.0 message with Transfer-Encoding
+    faulty.
+    """
+    if version not in ((1, 0), (1, 1)):
+        raise BadRequest("Only HTTP/1.0 and HTTP/1.1 are served.",
+                         reason="http_version", close=True)
     if version < (1, 1) and "Transfer-Encoding" in headers:
         raise BadRequest("HTTP/1.0 requests cannot use Transfer-Encoding.",
-                         reason="framing_invalid")
+                         reason="framing_invalid", close=True)
 
 
 def check_host(headers: CIMultiDictProxy[str], allowed_hosts: frozenset[str]) -> None:

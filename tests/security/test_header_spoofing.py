@@ -90,6 +90,17 @@ SPOOFED = [
     ("X-Envoy-External-Address", "10.20.1.5", None),
     ("X-Envoy-Decorator-Operation", "account", None),
     ("Proxy-Authorization", "Basic dXNlcjpwYXNz", None),
+    ("Client-IP", "10.20.1.5", None),
+    ("CF-Connecting-IP", "10.20.1.5", None),
+    ("Fastly-Client-IP", "10.20.1.5", None),
+    ("X-Cluster-Client-IP", "10.20.1.5", None),
+    ("Remote-User", "u-owner", None),
+    ("X-Remote-User", "u-owner", None),
+    ("X-Remote-Addr", "10.20.1.5", None),
+    ("X-User", "u-owner", None),
+    ("X-Authenticated-User", "u-owner", None),
+    ("X-Auth-Request-User", "u-owner", None),
+    ("X-Auth-Request-Email", "owner@example.com", None),
 ]
 
 

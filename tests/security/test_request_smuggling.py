@@ -168,6 +168,8 @@ async def assert_reframed(gateway, sample_api, request: bytes) -> None:
     "version",
     [
         pytest.param("HTTP/1.\U0001d7d9".encode(), id="mathematical-digit-one"),
+        pytest.param(b"HTTP/2.0", id="http-2-on-http-1-framing"),
+        pytest.param(b"HTTP/0.9", id="http-0-9"),
         pytest.param("HTTP/1\u00f61".encode(), id="non-ascii-dot"),
         pytest.param(b"HTTP/1.1x", id="trailing-letter"),
         pytest.param(b"HTTP/1.10", id="two-digit-minor"),
