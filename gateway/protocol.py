@@ -1,9 +1,10 @@
 """aiohttp's HTTP/1.1 connection handler with the gateway's limits.
 
-Two things aiohttp's server does not do on its own: a deadline for a request
-head (request line and headers), counted from its first byte so that a client
-trickling one byte at a time cannot keep it open, and problem bodies for the
-requests its parser rejects.  Everything else is aiohttp's.
+aiohttp's server lacks two things the gateway needs.  One is a deadline for
+a request head (request line and headers), counted from its first byte, so a
+client trickling one byte at a time cannot keep it open.  The other is
+problem bodies for the requests its parser rejects.  Everything else is
+aiohttp's.
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ class GatewayRequestHandler(RequestHandler):
 
     def _fail_body_in_progress(self) -> None:
         # A framing error in the body of the request being handled reaches
-        # aiohttp's queue as a new error message, and with the C parser the
-        # body's reader is not told; it would wait for bytes that never come.
+        # aiohttp's queue as a new error message.  With the C parser the
+        # body's reader gets no exception and would wait for bytes that never
+        # come, so it gets one here.
         message = self._messages[-1][0]
         request = self._current_request
         if isinstance(message, _ErrInfo) and request is not None:

@@ -1,6 +1,6 @@
-"""Long-lived answers (WebSockets, event streams) that stay authorized while open.
+"""Long-lived responses (WebSockets, event streams) that stay authorized while open.
 
-An answer that outlives its request must not outlive its permission.  Every
+A response that outlives its request must not outlive its permission.  Every
 open stream is registered with a way to decide its request again, and it is
 ended when its token expires, and when a recheck finds the request no longer
 allowed: every `streams.recheck_seconds` (a deactivated user, a revoked key, a
@@ -26,7 +26,7 @@ Closer = Callable[[str], Awaitable[None]]
 
 
 class LiveStream:
-    """One open stream: who holds it, how to recheck it, how to end it."""
+    """One open stream: its principal, how to recheck it and how to end it."""
 
     def __init__(
         self,
