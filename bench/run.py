@@ -175,6 +175,7 @@ def write_gateway_config(
         ("upstream", "url"): upstream_url,
         ("store", "sqlite"): work_dir / "gateway.db",
         ("authentication", "jwt", "secret_file"): work_dir / "jwt-secret",
+        ("admin", "port"): 0,
     }
     if log_level is not None:
         changes[("log_level",)] = log_level

@@ -85,6 +85,7 @@ def run_demo(
             ("listen", "port"): port,
             ("upstream", "url"): upstream,
             ("store", "sqlite"): folder / "gateway.db",
+            ("admin", "port"): _choose_port(None, None, "health checks"),
             **_demo_key_change(source, folder),
         },
     )

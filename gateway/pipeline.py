@@ -174,7 +174,12 @@ class Gateway:
         record.resource = route.resource
         record.action = route.action
 
-        principal = await self._authenticator.authenticate(headers)
+        principal = await self._authenticator.authenticate(
+            headers,
+            snapshot.jwt,
+            api_key_header=snapshot.config.api_key_header,
+            roles=snapshot.roles,
+        )
         record.subject = principal.user_id
         record.role = principal.role
         record.user_type = principal.user_type

@@ -17,13 +17,15 @@ import aiohttp
 from aiohttp import web
 
 from gateway.authn import Authenticator
-from gateway.authn.jwt_authenticator import JWTAuthenticator
 from gateway.authz.ownership import OwnershipResolver
 from gateway.forward.forwarder import UpstreamForwarder
 from gateway.observe.decision_log import use_writer
 from gateway.observe.decision_writer import DecisionWriter
 from gateway.pipeline import Gateway
 from gateway.protocol import GatewayServer
+from gateway.config.model import AdminConfig
+from gateway.observe.health import health_app
+from gateway.reload import SnapshotReloader
 from gateway.snapshot import Snapshot
 from gateway.streams.registry import StreamRegistry
 from gateway.store import SQLiteUserStore, UserStore
@@ -38,9 +40,17 @@ class RunningGateway:
     session: aiohttp.ClientSession
     store: UserStore
     port: int
+    reloader: SnapshotReloader
+    admin_runner: web.AppRunner | None = None
+    admin_port: int | None = None
+    watcher: asyncio.Task | None = None
 
     async def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
         await self.gateway.close_streams()
+        if self.admin_runner is not None:
+            await self.admin_runner.cleanup()
         await self.runner.cleanup()
         await self.session.close()
         await self.store.close()
@@ -50,13 +60,7 @@ def build_gateway(
     snapshot: Snapshot, store: UserStore, session: aiohttp.ClientSession
 ) -> Gateway:
     config = snapshot.config
-    authenticator = Authenticator(
-        JWTAuthenticator(config.jwt),
-        store,
-        api_key_header=config.api_key_header,
-        roles=config.roles,
-        session=session,
-    )
+    authenticator = Authenticator(store, session)
     resolver_timeout = aiohttp.ClientTimeout(
         total=config.upstream.read_timeout, sock_connect=config.upstream.connect_timeout
     )
@@ -112,7 +116,30 @@ async def start_gateway(
     log.info("gateway listening on http://%s:%d, upstream %s, policy revision %s",
              host or config.listen_host, bound_port, config.upstream.url,
              snapshot.policy.revision)
-    return RunningGateway(gateway, runner, session, store, bound_port)
+    running = RunningGateway(gateway, runner, session, store, bound_port,
+                             SnapshotReloader(gateway, config.file))
+    if config.reload.watch:
+        running.watcher = asyncio.create_task(
+            running.reloader.watch(config.reload.poll_seconds)
+        )
+    if config.admin is not None:
+        await _start_admin(running, config.admin)
+    return running
+
+
+async def _start_admin(running: RunningGateway, admin: AdminConfig) -> None:
+    app = health_app(running.gateway, running.store, running.reloader)
+    running.admin_runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await running.admin_runner.setup()
+    site = web.TCPSite(running.admin_runner, admin.host, admin.port,
+                       reuse_address=True)
+    try:
+        await site.start()
+    except OSError:
+        await running.close()
+        raise
+    running.admin_port = running.admin_runner.addresses[0][1]
+    log.info("health checks on http://%s:%d/readyz", admin.host, running.admin_port)
 
 
 async def serve_forever(snapshot: Snapshot, *, host=None, port=None) -> None:
@@ -132,6 +159,14 @@ async def _serve(snapshot: Snapshot, host, port) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    reloads: set[asyncio.Task] = set()
+
+    def reload_on_signal() -> None:
+        task = loop.create_task(running.reloader.reload("SIGHUP"))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
     try:
         await stop.wait()
     finally:

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.authn.jwt_authenticator import JWTAuthenticator
 from gateway.authz.policy import Policy, load_policy
 from gateway.config import Config, load_config
 from gateway.errors import ConfigError
@@ -23,6 +24,8 @@ class Snapshot:
     policy: Policy
     routes: RouteTable
     headers: HeaderPolicy
+    jwt: JWTAuthenticator
+    roles: frozenset[str]
 
 
 def load_snapshot(config_file: str | os.PathLike) -> Snapshot:
@@ -45,4 +48,6 @@ def load_snapshot(config_file: str | os.PathLike) -> Snapshot:
         policy=policy,
         routes=routes,
         headers=HeaderPolicy(config.forwarding, config.api_key_header),
+        jwt=JWTAuthenticator(config.jwt),
+        roles=frozenset(config.roles),
     )

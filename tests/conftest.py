@@ -168,6 +168,7 @@ def write_gateway_config(
         ("upstream", "url"): upstream_url,
         ("store", "sqlite"): folder / "gateway.db",
         ("authentication", "jwt", "secret_file"): folder / "jwt-secret",
+        ("admin", "port"): 0,
         # Raw-socket tests name the gateway by a placeholder host.
         ("forwarding", "allowed_hosts"): ["127.0.0.1", "localhost", "gateway.test"],
     }

@@ -12,24 +12,22 @@ from gateway.store import User, UserStore
 
 
 class Authenticator:
-    def __init__(
-        self,
-        jwt_authenticator: JWTAuthenticator,
-        store: UserStore,
-        *,
-        api_key_header: str,
-        roles: tuple[str, ...],
-        session: aiohttp.ClientSession,
-    ) -> None:
-        self._jwt = jwt_authenticator
+    """Credentials checked with the keys and names of the snapshot in use."""
+
+    def __init__(self, store: UserStore, session: aiohttp.ClientSession) -> None:
         self._store = store
-        self._api_key_header = api_key_header
-        self._roles = frozenset(roles)
         self._session = session
 
-    async def authenticate(self, headers: CIMultiDictProxy[str]) -> Principal:
+    async def authenticate(
+        self,
+        headers: CIMultiDictProxy[str],
+        jwt_authenticator: JWTAuthenticator,
+        *,
+        api_key_header: str,
+        roles: frozenset[str],
+    ) -> Principal:
         authorizations = headers.getall("Authorization", [])
-        api_keys = headers.getall(self._api_key_header, [])
+        api_keys = headers.getall(api_key_header, [])
         if len(authorizations) + len(api_keys) == 0:
             raise Unauthenticated("Credentials are missing: send a bearer token "
                                   "or an API key.", reason="credentials_missing")
@@ -42,7 +40,7 @@ class Authenticator:
             if user is None:
                 raise Unauthenticated("The API key is invalid or revoked.",
                                       reason="api_key_invalid")
-            return self._principal(user, "api_key")
+            return self._principal(user, "api_key", roles)
 
         scheme, _, token = authorizations[0].partition(" ")
         token = token.strip()
@@ -50,7 +48,7 @@ class Authenticator:
             raise Unauthenticated("The Authorization header must be "
                                   "'Bearer <token>'.", reason="credentials_scheme")
 
-        claims = await self._jwt.verify(token, self._session)
+        claims = await jwt_authenticator.verify(token, self._session)
         subject = claims["sub"]
         user = await self._store.get_user(subject) if isinstance(subject, str) else None
         if user is None:
@@ -59,13 +57,13 @@ class Authenticator:
         if user.type != "standard":
             raise Forbidden("Service users authenticate with an API key, not a "
                             "bearer token.", reason="service_user_token")
-        return self._principal(user, "jwt", expires_at=claims["exp"])
+        return self._principal(user, "jwt", roles, expires_at=claims["exp"])
 
-    def _principal(self, user: User, credential: str, *,
+    def _principal(self, user: User, credential: str, roles: frozenset[str], *,
                    expires_at: float | None = None) -> Principal:
         if not user.active:
             raise Forbidden("The user is deactivated.", reason="user_inactive")
-        if user.role not in self._roles:
+        if user.role not in roles:
             raise Forbidden("The user's role is not a configured role.",
                             reason="role_unknown")
 

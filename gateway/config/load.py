@@ -11,11 +11,13 @@ import jsonschema
 from yarl import URL
 
 from gateway.config.model import (
+    AdminConfig,
     Config,
     FilterConfig,
     ForwardingConfig,
     JWTConfig,
     LimitsConfig,
+    ReloadConfig,
     ResolverConfig,
     RouteConfig,
     UpstreamConfig,
@@ -86,6 +88,11 @@ def _build(document: SourceDocument) -> Config:
         limits=_build_limits(data.get("limits", {})),
         stream_recheck_seconds=float(
             data.get("streams", {}).get("recheck_seconds", 5)
+        ),
+        admin=_build_admin(data.get("admin")),
+        reload=ReloadConfig(
+            watch=data.get("reload", {}).get("watch", True),
+            poll_seconds=float(data.get("reload", {}).get("poll_seconds", 1)),
         ),
         see_unassigned_chats=see_unassigned,
         resolvers=resolvers,
@@ -181,6 +188,12 @@ def _build_forwarding(document: SourceDocument) -> ForwardingConfig:
                                                 ["application/json"])
         ),
     )
+
+
+def _build_admin(data: dict[str, Any] | None) -> AdminConfig | None:
+    if data is None:
+        return None
+    return AdminConfig(host=data.get("host", "127.0.0.1"), port=data["port"])
 
 
 def _build_limits(data: dict[str, Any]) -> LimitsConfig:

@@ -66,6 +66,20 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    """The gateway's own listener for health checks, apart from the proxy."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class ReloadConfig:
+    watch: bool
+    poll_seconds: float
+
+
+@dataclass(frozen=True)
 class ResolverConfig:
     """How to learn who owns one object: fetch it and read one field."""
 
@@ -131,6 +145,8 @@ class Config:
     forwarding: ForwardingConfig
     limits: LimitsConfig
     stream_recheck_seconds: float
+    admin: AdminConfig | None
+    reload: ReloadConfig
     see_unassigned_chats: bool
     resolvers: dict[str, ResolverConfig]
     routes: tuple[RouteConfig, ...]

@@ -161,6 +161,14 @@ SCHEMA = _object(
             }
         ),
         "streams": _object({"recheck_seconds": SECONDS}),
+        "admin": _object(
+            {
+                "host": {"type": "string", "minLength": 1},
+                "port": {"type": "integer", "minimum": 0, "maximum": 65535},
+            },
+            required=("port",),
+        ),
+        "reload": _object({"watch": {"type": "boolean"}, "poll_seconds": SECONDS}),
         "operators": _object({"see_unassigned_chats": {"type": "boolean"}}),
         "resolvers": {"type": "object", "additionalProperties": RESOLVER},
         "routes": {"type": "array", "items": ROUTE, "minItems": 1},

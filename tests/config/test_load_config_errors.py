@@ -34,7 +34,7 @@ BAD_CONFIGS = [
     pytest.param(
         "  port: 8080\n",
         "  port: eighty\n",
-        "port:",
+        "port: eighty",
         "listen.port",
         "'eighty' is not of type 'integer'",
         id="port-not-integer",
@@ -42,7 +42,7 @@ BAD_CONFIGS = [
     pytest.param(
         "  port: 8080\n",
         "  port: 70000\n",
-        "port:",
+        "port: 70000",
         "listen.port",
         "70000 is greater than the maximum of 65535",
         id="port-out-of-range",

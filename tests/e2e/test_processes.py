@@ -133,6 +133,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
             ("upstream", "url"): f"http://127.0.0.1:{sample_port}",
             ("store", "sqlite"): folder / "gateway.db",
             ("authentication", "jwt", "secret_file"): folder / "jwt-secret",
+            ("admin", "port"): 0,
         },
     )
     started: list[subprocess.Popen] = []

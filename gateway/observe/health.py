@@ -1,0 +1,45 @@
+"""`/healthz` and `/readyz` on the admin listener, apart from the proxied routes.
+
+`/healthz` answers while the process runs.  `/readyz` answers 200 while a
+valid snapshot serves and the users store responds, else 503, and shows the
+running policy revision and the last reload error, if any.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from gateway.pipeline import Gateway
+from gateway.reload import SnapshotReloader
+from gateway.store import UserStore
+
+log = logging.getLogger("gateway.health")
+
+
+def health_app(gateway: Gateway, store: UserStore,
+               reloader: SnapshotReloader) -> web.Application:
+    async def alive(request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def ready(request: web.Request) -> web.Response:
+        body = {
+            "policy_revision": gateway.snapshot.policy.revision,
+            "reloads": reloader.reloads,
+            "reload_failures": reloader.failures,
+            "last_reload_error": reloader.last_error,
+        }
+        try:
+            await store.ping()
+        except Exception as error:  # any store fault makes the gateway unready
+            log.warning("users store is not answering: %s", error)
+            return web.json_response({"status": "unready", "store": "failing"} | body,
+                                     status=503)
+
+        return web.json_response({"status": "ready"} | body)
+
+    app = web.Application()
+    app.router.add_get("/healthz", alive)
+    app.router.add_get("/readyz", ready)
+    return app
