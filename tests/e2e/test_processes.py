@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -331,3 +333,47 @@ def test_check_names_broken_roles_line(tmp_path, row, message):
     assert f"{roles}:{BROKEN_LINE}: " in result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sighup_reloads_edited_policy(tmp_path):
+    policies = tmp_path / "policies"
+    shutil.copytree(REPOSITORY / "policies", policies)
+    gateway_port, admin_port = free_port(), free_port()
+    config = derive_config(SOURCE_CONFIG, tmp_path / "config.yaml", {
+        # No upstream listens here: a forwarded request gets 502.
+        ("upstream", "url"): f"http://127.0.0.1:{free_port()}",
+        ("store", "sqlite"): tmp_path / "gateway.db",
+        ("authentication", "jwt", "secret_file"): tmp_path / "jwt-secret",
+        ("policy", "model"): policies / "model.conf",
+        ("policy", "roles"): policies / "roles.csv",
+        ("admin", "port"): admin_port,
+        ("reload", "watch"): False,
+    })
+    run_cli_ok("users", "add", "-c", str(config), "--id", "u-manager", "--name", "M",
+               "--email", "m@example.com", "--role", "chat_manager")
+    token = run_cli_ok("token", "-c", str(config), "--user", "u-manager").strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    log = tmp_path / "gateway.log"
+    with log.open("w") as output:
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "-c", str(config),
+             "--port", str(gateway_port)],
+            stdout=output, stderr=subprocess.STDOUT, cwd=tmp_path,
+        )
+    try:
+        wait_until_listening(admin_port, gateway, log)
+        before = request(gateway_port, "GET", "/api/1/templates/", headers).status
+        roles = policies / "roles.csv"
+        roles.write_text(roles.read_text() + "p, chat_manager, templates, list, all\n")
+
+        gateway.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + START_TIMEOUT
+        while request(admin_port, "GET", "/readyz").json()["reloads"] == 0:
+            assert time.monotonic() < deadline, "no reload after SIGHUP"
+            time.sleep(0.05)
+        after = request(gateway_port, "GET", "/api/1/templates/", headers).status
+    finally:
+        stop(gateway)
+
+    assert before == 403
+    assert after == 502, "the new policy allows it, and no upstream answers"
