@@ -23,6 +23,7 @@ from gateway.errors import Forbidden, GatewayError, InternalError, RequestTimeou
 from gateway.forward.body import check_body_headers
 from gateway.forward.forwarder import StreamInterrupted, UpstreamForwarder
 from gateway.observe.decision_log import DecisionRecord
+from gateway.observe.metrics import GatewayMetrics
 from gateway.problem import problem_response
 from gateway.routing.guards import (
     check_framing,
@@ -57,6 +58,7 @@ class Gateway:
         resolver: OwnershipResolver,
         forwarder: UpstreamForwarder,
         streams: StreamRegistry,
+        metrics: GatewayMetrics,
     ) -> None:
         self.snapshot = snapshot
         self._authenticator = authenticator
@@ -64,6 +66,12 @@ class Gateway:
         self._forwarder = forwarder
         self._streams = streams
         self._filter_trust = FilterTrust()
+        self._metrics = metrics
+        metrics.count_open_streams(lambda: streams.open_count)
+
+    @property
+    def metrics(self) -> GatewayMetrics:
+        return self._metrics
 
     async def close_streams(self) -> None:
         await self._streams.close()
@@ -88,7 +96,8 @@ class Gateway:
         snapshot = self.snapshot  # one snapshot for the whole request
         request_id = self._request_id(request, snapshot)
         record = DecisionRecord(request_id, request.method, "",
-                                policy_revision=snapshot.policy.revision)
+                                policy_revision=snapshot.policy.revision,
+                                started_at=started)
         try:
             response = await self._process(request, snapshot, record)
         except GatewayError as error:
@@ -108,6 +117,7 @@ class Gateway:
             record.reason = error.reason
             record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
             record.emit()
+            self._metrics.observe(record)
             raise
         except Exception:
             record.reason = "internal_error"
@@ -123,6 +133,7 @@ class Gateway:
         record.status = response.status
         record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         record.emit()
+        self._metrics.observe(record)
         return response
 
     async def _process(self, request, snapshot: Snapshot, record: DecisionRecord):
@@ -238,6 +249,7 @@ class Gateway:
 
         record.decision = "allow"
         record.reason = "allowed"
+        record.decision_ms = round((time.perf_counter() - record.started_at) * 1000, 3)
         response, upstream_status = await self._forwarder.forward(
             request,
             path=path,

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from gateway.errors import ConfigError
+from gateway.observe.metrics import GatewayMetrics
 from gateway.pipeline import Gateway
 from gateway.snapshot import Snapshot, load_snapshot
 
@@ -30,8 +31,10 @@ Stamp = tuple[str, int, int, int] | None
 
 
 class SnapshotReloader:
-    def __init__(self, gateway: Gateway, config_file: str | os.PathLike) -> None:
+    def __init__(self, gateway: Gateway, config_file: str | os.PathLike,
+                 metrics: GatewayMetrics) -> None:
         self._gateway = gateway
+        self._metrics = metrics
         self._config_file = Path(config_file)
         self._lock = asyncio.Lock()
         self._stamps = _stamps(gateway.snapshot)
@@ -58,6 +61,7 @@ class SnapshotReloader:
             await self._gateway.replace_snapshot(snapshot)
             self._stamps = _stamps(snapshot)
             self.reloads += 1
+            self._metrics.reloads.labels("ok").inc()
             self.last_error = None
             self.last_reload_at = time.time()
             log.info("reloaded policy revision %s (was %s)", snapshot.policy.revision,
@@ -76,6 +80,7 @@ class SnapshotReloader:
 
     def _failed(self, message: str, cause: str, current: Snapshot) -> bool:
         self.failures += 1
+        self._metrics.reloads.labels("failed").inc()
         self.last_error = message
         log.error("reload failed, still serving policy revision %s: %s",
                   current.policy.revision, message, extra={"cause": cause})

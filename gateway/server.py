@@ -25,6 +25,7 @@ from gateway.pipeline import Gateway
 from gateway.protocol import GatewayServer
 from gateway.config.model import AdminConfig
 from gateway.observe.health import health_app
+from gateway.observe.metrics import GatewayMetrics
 from gateway.reload import SnapshotReloader
 from gateway.snapshot import Snapshot
 from gateway.streams.registry import StreamRegistry
@@ -68,7 +69,8 @@ def build_gateway(
     forwarder = UpstreamForwarder(session, config.upstream, config.forwarding,
                                   config.limits)
     streams = StreamRegistry(config.stream_recheck_seconds)
-    return Gateway(snapshot, authenticator, resolver, forwarder, streams)
+    return Gateway(snapshot, authenticator, resolver, forwarder, streams,
+                   GatewayMetrics())
 
 
 def new_client_session(snapshot: Snapshot) -> aiohttp.ClientSession:
@@ -117,7 +119,7 @@ async def start_gateway(
              host or config.listen_host, bound_port, config.upstream.url,
              snapshot.policy.revision)
     running = RunningGateway(gateway, runner, session, store, bound_port,
-                             SnapshotReloader(gateway, config.file))
+                             SnapshotReloader(gateway, config.file, gateway.metrics))
     if config.reload.watch:
         running.watcher = asyncio.create_task(
             running.reloader.watch(config.reload.poll_seconds)
@@ -128,7 +130,8 @@ async def start_gateway(
 
 
 async def _start_admin(running: RunningGateway, admin: AdminConfig) -> None:
-    app = health_app(running.gateway, running.store, running.reloader)
+    app = health_app(running.gateway, running.store, running.reloader,
+                     running.gateway.metrics)
     running.admin_runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await running.admin_runner.setup()
     site = web.TCPSite(running.admin_runner, admin.host, admin.port,

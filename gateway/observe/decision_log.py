@@ -37,7 +37,9 @@ class DecisionRecord:
     policy_revision: str | None = None
     status: int = 500
     upstream_status: int | None = None
+    decision_ms: float | None = None
     duration_ms: float = 0.0
+    started_at: float = 0.0  # time.perf_counter() at arrival; not logged
 
     def emit(self) -> None:
         if not log.isEnabledFor(logging.INFO):
@@ -45,7 +47,8 @@ class DecisionRecord:
 
         # Every field is a plain value, so a shallow copy is enough; asdict
         # would copy each field recursively.
-        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields = {name: getattr(self, name) for name in self.__slots__
+                  if name != "started_at"}
         if _writer is not None:
             _writer.write(fields)
         else:

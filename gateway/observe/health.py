@@ -1,4 +1,4 @@
-"""`/healthz` and `/readyz` on the admin listener, apart from the proxied routes.
+"""`/healthz`, `/readyz` and `/metrics` on the admin listener, apart from the proxy.
 
 `/healthz` answers while the process runs.  `/readyz` answers 200 while a
 valid snapshot serves and the users store responds, else 503, and shows the
@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway.observe.metrics import GatewayMetrics
 from gateway.pipeline import Gateway
 from gateway.reload import SnapshotReloader
 from gateway.store import UserStore
@@ -18,8 +20,8 @@ from gateway.store import UserStore
 log = logging.getLogger("gateway.health")
 
 
-def health_app(gateway: Gateway, store: UserStore,
-               reloader: SnapshotReloader) -> web.Application:
+def health_app(gateway: Gateway, store: UserStore, reloader: SnapshotReloader,
+               metrics: GatewayMetrics) -> web.Application:
     async def alive(request: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
 
@@ -39,7 +41,12 @@ def health_app(gateway: Gateway, store: UserStore,
 
         return web.json_response({"status": "ready"} | body)
 
+    async def export(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     app = web.Application()
     app.router.add_get("/healthz", alive)
     app.router.add_get("/readyz", ready)
+    app.router.add_get("/metrics", export)
     return app
