@@ -1,4 +1,5 @@
-"""The `gateway` command: serve, check, mint tokens, manage users, run the demo.
+"""The `gateway` command: serve, check, mint tokens, manage users, run the demo,
+and the policy tools (explain, test, diff).
 
 Expected failures (a bad config file, an unknown user) print `Error: ...` and
 exit with 1; usage mistakes exit with 2, as click does.
@@ -258,6 +259,142 @@ def demo(config_file: Path, port: int | None, upstream_port: int | None, once: b
     from gateway.demo import run_demo
 
     run_demo(config_file, port=port, upstream_port=upstream_port, once=once)
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--as", "user_id", required=True, help="Id of the user in the store.")
+@click.argument("method")
+@click.argument("path")
+@click.option("--object", "object_json",
+              help="The object's owner field as JSON, e.g. '{\"assignee\": \"u-op-1\"}'.")
+@click.option("--body", "body_json",
+              help="The request body as a JSON object; its top-level keys are checked.")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@expected_errors
+def explain(config_file, user_id, method, path, object_json, body_json, as_json):
+    """Decide METHOD PATH for a user offline and show why.
+
+    Exit status: 0 allow, 1 deny, 3 when the decision needs the object (give
+    --object).  Nothing is sent to the upstream.
+    """
+    import json
+
+    from gateway.policytools.explain import (
+        format_decision,
+        parse_json_object,
+        subject_from_store,
+    )
+    from gateway.policytools.offline import ALLOW, DENY, ObjectError, load_decider
+
+    try:
+        obj = parse_json_object(object_json, "--object")
+        body = parse_json_object(body_json, "--body")
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+    decider = load_decider(config_file)
+    subject = subject_from_store(decider.config, user_id)
+    try:
+        decision = decider.decide(subject, method, path, obj=obj,
+                                  fields=frozenset(body or ()))
+    except ObjectError as error:
+        raise click.BadParameter(str(error), param_hint="--object") from None
+
+    if as_json:
+        click.echo(json.dumps(decision.to_dict(), indent=2))
+    else:
+        click.echo(format_decision(decision))
+    exit_codes = {ALLOW: 0, DENY: 1}
+    raise SystemExit(exit_codes.get(decision.decision, 3))
+
+
+@main.command("test")
+@CONFIG_OPTION
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False,
+                                                   path_type=Path))
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the results as JUnit XML to this file.")
+@expected_errors
+def test_cases(config_file: Path, files: tuple[Path, ...], junit_file: Path | None):
+    """Run YAML test cases against the policy files; exit 1 if any fails.
+
+    FILES default to tests/*.yaml in the folder of the configured roles.csv.
+    """
+    from gateway.policytools.cases import load_cases, run_case
+    from gateway.policytools.junit import write_junit
+    from gateway.policytools.offline import load_decider
+
+    decider = load_decider(config_file)
+    if not files:
+        folder = decider.config.roles_path.parent / "tests"
+        files = tuple(sorted(folder.glob("*.yaml")))
+        if not files:
+            raise click.ClickException(f"no test files given and no *.yaml in {folder}")
+
+    results = []
+    for file in files:
+        for case in load_cases(file):
+            result = run_case(decider, case)
+            results.append(result)
+            _echo_result(result)
+
+    failed = sum(not result.passed for result in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed")
+    if junit_file is not None:
+        write_junit(results, junit_file)
+    if failed:
+        raise SystemExit(1)
+
+
+def _echo_result(result) -> None:
+    case = result.case
+    where = f"{case.file}:{case.line}"
+    if result.passed:
+        click.echo(f"PASS {where} {case.name}")
+        return
+
+    click.echo(f"FAIL {where} {case.name}")
+    for failure in result.failures:
+        click.echo(f"    {failure}")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.argument("old_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("new_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--requests", "requests_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON lines: decision log lines or {role, method, path, object}.")
+@expected_errors
+def diff(config_file: Path, old_dir: Path, new_dir: Path, requests_file: Path):
+    """Replay requests against two policy folders and list every decision that flips.
+
+    Each folder holds model.conf and roles.csv; routes, roles and the rest come
+    from the config.  Exit status: 0 when nothing flips, 1 when something does.
+    """
+    from gateway.config import load_config
+    from gateway.policytools.diff import diff_policies, format_flip, format_summary
+    from gateway.policytools.offline import (
+        OfflineDecider,
+        build_routes,
+        load_policy_tree,
+    )
+
+    config = load_config(config_file)
+    routes = build_routes(config)
+    old = OfflineDecider(config, load_policy_tree(config, old_dir), routes)
+    new = OfflineDecider(config, load_policy_tree(config, new_dir), routes)
+
+    def progress(count: int) -> None:
+        click.echo(f"diff: {count} requests replayed", err=True)
+
+    report = diff_policies(old, new, requests_file, progress=progress)
+    for flip in report.flips.values():
+        click.echo(format_flip(flip))
+    click.echo(format_summary(report))
+    if report.flips:
+        raise SystemExit(1)
 
 
 def _check_role(config_file: Path, role: str) -> None:

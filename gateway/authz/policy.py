@@ -10,7 +10,6 @@ tests/authz compare the two on generated requests.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from gateway.authz.policy_file import (
     read_model,
     read_roles,
 )
+from gateway.authz.revision import policy_revision
 from gateway.errors import ConfigError
 
 
@@ -67,7 +67,7 @@ def load_policy(
     actions: frozenset[tuple[str, str]],
 ) -> Policy:
     """Validate both files, load them into Casbin and compile the index."""
-    model_text = read_model(model_file)
+    read_model(model_file)
     rules, inheritance = read_roles(roles_file, roles=roles, actions=actions)
 
     try:
@@ -77,8 +77,8 @@ def load_policy(
             from error
 
     _check_casbin_agrees(roles_file, enforcer, rules, inheritance)
-    digest = hashlib.sha256(model_text.encode() + b"\0" + roles_file.read_bytes())
-    return Policy(enforcer, rules, inheritance, roles, digest.hexdigest()[:12])
+    revision = policy_revision(model_file, roles_file)
+    return Policy(enforcer, rules, inheritance, roles, revision)
 
 
 def _check_casbin_agrees(roles_file, enforcer, rules, inheritance) -> None:

@@ -12,6 +12,7 @@ the set of top-level fields they set (`fields`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from gateway.authz.fields import authorize_fields
 from gateway.authz.ownership import is_own, owners_of
 from gateway.authz.policy import Policy, load_policy
 from gateway.authz.scope import force_filter
+from gateway.config import load_config
 from gateway.config.model import Config
 from gateway.errors import ConfigError, Forbidden, GatewayError, NotFound
 from gateway.routing.guards import reject_overrides_and_url_credentials
@@ -205,6 +207,14 @@ class OfflineDecider:
                         reason="scope_unverifiable")
 
 
+
+
+def load_decider(config_file: str | os.PathLike) -> OfflineDecider:
+    """Load the config and its policy files into a decider, or raise ConfigError."""
+    config = load_config(config_file)
+    policy = load_policy(config.model_path, config.roles_path,
+                         roles=config.roles, actions=config.actions)
+    return OfflineDecider(config, policy)
 
 
 def load_policy_tree(config: Config, folder: Path) -> Policy:
