@@ -370,7 +370,7 @@ def _echo_result(result) -> None:
 def diff(config_file: Path, old_dir: Path, new_dir: Path, requests_file: Path):
     """Replay requests against two policy folders and list every decision that flips.
 
-    Each folder holds model.conf and roles.csv; routes, roles and the rest come
+    Each folder contains model.conf and roles.csv; routes, roles and the rest come
     from the config.  Exit status: 0 when nothing flips, 1 when something does.
     """
     from gateway.config import load_config

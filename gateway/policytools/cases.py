@@ -12,7 +12,7 @@ A case file is a YAML list; each case is a mapping:
 An `expect` mapping names `decision` and any of `reason`, `scope`,
 `policy_line` (such as `roles.csv:16`), `role_chain` (such as
 `[chat_manager, chat_operator]`) and `filter` (the forced query
-parameter, such as `{assignee: u-op-1}`); each named key must match.
+parameter, such as `{assignee: u-op-1}`). Each named key must match.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`gateway diff`: replay recorded requests against two policy trees.
 
-A requests file holds one JSON object a line, either a decision line of
+A requests file contains one JSON object a line, either a decision line of
 `gateway serve` (fields method, path, role, subject) or a plain
 `{"role": ..., "method": ..., "path": ..., "object": {...}}`, where `user`
 and `object` are optional.  A flip is any change of the decision between the

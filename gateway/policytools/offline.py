@@ -41,7 +41,7 @@ NEEDS_OBJECT = "needs_object"
 
 @dataclass(frozen=True)
 class Subject:
-    """Who sends the request: a role, and the user id that "own" scopes compare.
+    """The sender of a request: a role, and the user id that "own" scopes compare.
 
     `refusal` is the reason id of an authentication failure (an unknown or
     inactive user), which the gateway reports only after routing.
@@ -54,7 +54,7 @@ class Subject:
 
 @dataclass
 class Decision:
-    """What the gateway would decide, with the facts that led to it."""
+    """The gateway's decision on one request, with the facts that led to it."""
 
     decision: str
     reason: str
