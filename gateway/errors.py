@@ -9,10 +9,12 @@ GatewayError                      a request is refused before or while forwardin
 ├── RequestTimeout                408: the request did not arrive in time
 ├── PayloadTooLarge               413: body over the configured limit
 ├── UnsupportedMediaType          415: a body the gateway must read but cannot
+├── TooManyRequests               429: a user's open streams at their limit
 ├── URITooLong                    414: path over the configured limit
 ├── HeaderFieldsTooLarge          431: a header line or the header count over the limit
 ├── InternalError                 500: a fault inside the gateway
 ├── UpstreamError                 502: the upstream refused, reset or sent garbage
+├── ServiceUnavailable            503: all stream connections in use
 └── UpstreamTimeout               504: the upstream did not answer in time
 ConfigError                       a config or policy file is invalid
 
@@ -111,6 +113,18 @@ class UnsupportedMediaType(GatewayError):
     status = 415
     title = "Unsupported Media Type"
     reason = "body_unsupported"
+
+
+class TooManyRequests(GatewayError):
+    status = 429
+    title = "Too Many Requests"
+    reason = "too_many_streams"
+
+
+class ServiceUnavailable(GatewayError):
+    status = 503
+    title = "Service Unavailable"
+    reason = "streams_full"
 
 
 class URITooLong(GatewayError):

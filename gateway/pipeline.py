@@ -223,11 +223,20 @@ class Gateway:
         resolvers = frozenset(
             resolver.name for resolver in (watched.object,) if resolver is not None
         )
-        stream = LiveStream(record.request_id, decided.principal, recheck, resolvers)
+        def client_gone() -> bool:
+            transport = request.transport
+            return transport is None or transport.is_closing()
+
+        stream = LiveStream(record.request_id, decided.principal, recheck, resolvers,
+                            client_gone)
         with self._streams.watch(stream):
-            return await self._forward(request, snapshot, record, decided.target.path,
-                                       decided.match, decided.principal, scoped,
-                                       None, stream=stream)
+            response = await self._forward(request, snapshot, record,
+                                           decided.target.path, decided.match,
+                                           decided.principal, scoped, None,
+                                           stream=stream)
+        if stream.end_reason is not None:
+            record.reason = stream.end_reason
+        return response
 
     async def _forward(self, request, snapshot, record, path, match: RouteMatch,
                        principal: Principal, scoped: ScopedRequest,
@@ -265,7 +274,9 @@ class Gateway:
         if 200 <= upstream_status < 300:
             for resolver in match.route.invalidates:
                 self._resolver.invalidate(resolver)
-                self._streams.recheck_resolver(resolver.name)
+                # Before the change is confirmed to the client, so no later
+                # message reaches a stream that lost its permission.
+                await self._streams.recheck_resolver(resolver.name)
         return response
 
     def _request_id(self, request: web.BaseRequest, snapshot: Snapshot) -> str:

@@ -29,6 +29,7 @@ from gateway.errors import (
     InternalError,
     URITooLong,
 )
+from gateway.observe.decision_log import DecisionRecord
 from gateway.problem import problem_response
 
 log = logging.getLogger("gateway.protocol")
@@ -133,6 +134,8 @@ class GatewayRequestHandler(RequestHandler):
         log.warning("rejected a request the HTTP parser cannot read: %s", error.detail,
                     extra={"request_id": request_id, "reason": error.reason,
                            "peer": request.remote})
+        DecisionRecord(request_id, "", "", reason=error.reason,
+                       status=error.status).emit()
         response = problem_response(error, request_id)
         response.force_close()
         return response
@@ -154,6 +157,8 @@ class GatewayRequestHandler(RequestHandler):
 
         log.warning("closed a connection whose request head took over %g s",
                     self._head_timeout, extra={"reason": "head_timeout"})
+        DecisionRecord(secrets.token_hex(12), "", "", reason="head_timeout",
+                       status=408).emit()
         body = json.dumps({
             "type": "urn:gateway:problem:request-timeout",
             "title": "Request Timeout",

@@ -39,6 +39,7 @@ class RunningGateway:
     gateway: Gateway
     runner: web.ServerRunner
     session: aiohttp.ClientSession
+    stream_session: aiohttp.ClientSession
     store: UserStore
     port: int
     reloader: SnapshotReloader
@@ -54,11 +55,15 @@ class RunningGateway:
             await self.admin_runner.cleanup()
         await self.runner.cleanup()
         await self.session.close()
+        await self.stream_session.close()
         await self.store.close()
 
 
 def build_gateway(
-    snapshot: Snapshot, store: UserStore, session: aiohttp.ClientSession
+    snapshot: Snapshot,
+    store: UserStore,
+    session: aiohttp.ClientSession,
+    stream_session: aiohttp.ClientSession,
 ) -> Gateway:
     config = snapshot.config
     authenticator = Authenticator(store, session)
@@ -66,17 +71,18 @@ def build_gateway(
         total=config.upstream.read_timeout, sock_connect=config.upstream.connect_timeout
     )
     resolver = OwnershipResolver(session, config.upstream.url, resolver_timeout)
-    forwarder = UpstreamForwarder(session, config.upstream, config.forwarding,
-                                  config.limits)
-    streams = StreamRegistry(config.stream_recheck_seconds)
+    forwarder = UpstreamForwarder(session, stream_session, config.upstream,
+                                  config.forwarding, config.limits)
+    streams = StreamRegistry(config.stream_recheck_seconds,
+                             max_open=config.stream_max_open,
+                             max_per_user=config.stream_max_per_user)
     return Gateway(snapshot, authenticator, resolver, forwarder, streams,
                    GatewayMetrics())
 
 
-def new_client_session(snapshot: Snapshot) -> aiohttp.ClientSession:
-    upstream = snapshot.config.upstream
+def new_client_session(limit: int) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(
-        limit=upstream.max_connections,
+        limit=limit,
         keepalive_timeout=30,
         ttl_dns_cache=60,
     )
@@ -95,8 +101,9 @@ async def start_gateway(
 ) -> RunningGateway:
     config = snapshot.config
     store = SQLiteUserStore(config.store_path)
-    session = new_client_session(snapshot)
-    gateway = build_gateway(snapshot, store, session)
+    session = new_client_session(config.upstream.max_connections)
+    stream_session = new_client_session(config.stream_max_open)
+    gateway = build_gateway(snapshot, store, session, stream_session)
 
     server = GatewayServer(gateway.handle, config.limits)
     runner = web.ServerRunner(server, handle_signals=False)
@@ -112,13 +119,15 @@ async def start_gateway(
     except OSError:
         await runner.cleanup()
         await session.close()
+        await stream_session.close()
         await store.close()
         raise
     bound_port = runner.addresses[0][1]
     log.info("gateway listening on http://%s:%d, upstream %s, policy revision %s",
              host or config.listen_host, bound_port, config.upstream.url,
              snapshot.policy.revision)
-    running = RunningGateway(gateway, runner, session, store, bound_port,
+    running = RunningGateway(gateway, runner, session, stream_session, store,
+                             bound_port,
                              SnapshotReloader(gateway, config.file, gateway.metrics))
     if config.reload.watch:
         running.watcher = asyncio.create_task(

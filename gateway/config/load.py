@@ -89,6 +89,8 @@ def _build(document: SourceDocument) -> Config:
         stream_recheck_seconds=float(
             data.get("streams", {}).get("recheck_seconds", 5)
         ),
+        stream_max_open=data.get("streams", {}).get("max_open", 100),
+        stream_max_per_user=data.get("streams", {}).get("max_per_user", 5),
         admin=_build_admin(data.get("admin")),
         reload=ReloadConfig(
             watch=data.get("reload", {}).get("watch", True),

@@ -145,6 +145,8 @@ class Config:
     forwarding: ForwardingConfig
     limits: LimitsConfig
     stream_recheck_seconds: float
+    stream_max_open: int
+    stream_max_per_user: int
     admin: AdminConfig | None
     reload: ReloadConfig
     see_unassigned_chats: bool

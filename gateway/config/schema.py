@@ -160,7 +160,13 @@ SCHEMA = _object(
                 "keepalive_timeout": SECONDS,
             }
         ),
-        "streams": _object({"recheck_seconds": SECONDS}),
+        "streams": _object(
+            {
+                "recheck_seconds": SECONDS,
+                "max_open": {"type": "integer", "minimum": 1},
+                "max_per_user": {"type": "integer", "minimum": 1},
+            }
+        ),
         "admin": _object(
             {
                 "host": {"type": "string", "minLength": 1},

@@ -23,6 +23,7 @@ from gateway.forward.websocket import is_websocket_upgrade, relay_websocket
 from gateway.streams.registry import LiveStream
 
 _WHOLE_BODY_MAX = 256 * 1024
+_STREAM_END_SECONDS = 2.0
 _CHUNK_SIZE = 64 * 1024
 
 
@@ -30,11 +31,13 @@ class UpstreamForwarder:
     def __init__(
         self,
         session: aiohttp.ClientSession,
+        stream_session: aiohttp.ClientSession,
         upstream: UpstreamConfig,
         forwarding: ForwardingConfig,
         limits: LimitsConfig,
     ) -> None:
         self._session = session
+        self._stream_session = stream_session
         self._origin = str(upstream.url)
         self._max_body = forwarding.max_body_bytes
         self._max_inspected = forwarding.max_inspected_body_bytes
@@ -72,7 +75,7 @@ class UpstreamForwarder:
         if stream is not None and is_websocket_upgrade(request.headers):
             socket = await relay_websocket(
                 request,
-                self._session,
+                self._stream_session,
                 url,
                 headers,
                 handshake_timeout=self._upstream.read_timeout,
@@ -98,7 +101,8 @@ class UpstreamForwarder:
             method = "GET"
 
         try:
-            async with self._session.request(
+            session = self._session if stream is None else self._stream_session
+            async with session.request(
                 method,
                 url,
                 headers=headers,
@@ -162,15 +166,27 @@ class UpstreamForwarder:
         try:
             async for chunk in upstream.content.iter_chunked(_CHUNK_SIZE):
                 await response.write(chunk)
+        except ConnectionResetError:
+            # The client left; there is nobody to tell.
+            upstream.close()
+            return response
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             if stream is None or stream.end_reason is None:
                 raise StreamInterrupted(upstream.status) from error
 
-        if stream is not None and stream.end_reason is not None:
-            # The client must not reconnect on a keep-alive connection as if
-            # the stream had ended on its own.
-            response.force_close()
-        await response.write_eof()
+        if stream is None or stream.end_reason is None:
+            await response.write_eof()
+            return response
+
+        # The client must not reconnect on a keep-alive connection as if the
+        # stream had ended on its own, nor hold the end up by not reading.
+        response.force_close()
+        try:
+            async with asyncio.timeout(_STREAM_END_SECONDS):
+                await response.write_eof()
+        except (TimeoutError, ConnectionResetError):
+            if request.transport is not None:
+                request.transport.abort()
         return response
 
 

@@ -64,8 +64,17 @@ async def relay_websocket(
 
         async def end(reason: str) -> None:
             message = reason.encode()[:_CLOSE_REASON_BYTES]
-            await client.close(code=WSCloseCode.POLICY_VIOLATION, message=message)
-            await upstream.close()
+            try:
+                await client.close(code=WSCloseCode.POLICY_VIOLATION, message=message,
+                                   drain=False)
+            except asyncio.CancelledError:
+                # The close frame sits behind frames a slow client never read,
+                # and the registry's deadline passed: the connection ends.
+                if request.transport is not None:
+                    request.transport.abort()
+                raise
+            finally:
+                await upstream.close()
 
         await stream.set_closer(end)
         await _pump_both_ways(client, upstream)

@@ -18,11 +18,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 from gateway.authn.principal import Principal
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, ServiceUnavailable, TooManyRequests
 
 log = logging.getLogger("gateway.streams")
 
 Closer = Callable[[str], Awaitable[None]]
+_CLOSE_SECONDS = 2.0
 
 
 class LiveStream:
@@ -34,11 +35,13 @@ class LiveStream:
         principal: Principal,
         recheck: Callable[[], Awaitable[None]],
         resolvers: frozenset[str],
+        client_gone: Callable[[], bool] = lambda: False,
     ) -> None:
         self.request_id = request_id
         self.principal = principal
         self.recheck = recheck
         self.resolvers = resolvers
+        self.client_gone = client_gone
         self.end_reason: str | None = None
         self._closer: Closer | None = None
 
@@ -56,13 +59,25 @@ class LiveStream:
         log.info("ending a stream that is no longer allowed",
                  extra={"request_id": self.request_id,
                         "subject": self.principal.user_id, "reason": reason})
-        if self._closer is not None:
-            await self._closer(reason)
+        if self._closer is None:
+            return
+
+        # A client that stops reading must not hold up the rechecks of every
+        # other stream, so the close has a deadline of its own.
+        try:
+            async with asyncio.timeout(_CLOSE_SECONDS):
+                await self._closer(reason)
+        except TimeoutError:
+            log.warning("a stream's client did not take the close in time",
+                        extra={"request_id": self.request_id})
 
 
 class StreamRegistry:
-    def __init__(self, recheck_seconds: float) -> None:
+    def __init__(self, recheck_seconds: float, *, max_open: int,
+                 max_per_user: int) -> None:
         self._recheck_seconds = recheck_seconds
+        self._max_open = max_open
+        self._max_per_user = max_per_user
         self._streams: dict[LiveStream, asyncio.TimerHandle | None] = {}
         self._periodic: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -73,7 +88,18 @@ class StreamRegistry:
 
     @contextmanager
     def watch(self, stream: LiveStream) -> Iterator[LiveStream]:
-        """Keep `stream` registered while the block runs."""
+        """Keep `stream` registered while the block runs, within the limits.
+
+        Streams have a connection pool of their own, of `max_open`
+        connections, so they cannot take the one that other requests use.
+        """
+        if len(self._streams) >= self._max_open:
+            raise ServiceUnavailable("Every stream connection is in use; retry later.")
+        user_id = stream.principal.user_id
+        held = sum(1 for other in self._streams if other.principal.user_id == user_id)
+        if held >= self._max_per_user:
+            raise TooManyRequests(f"You have {held} streams open, the most allowed.")
+
         self._streams[stream] = self._expiry_timer(stream)
         if self._periodic is None or self._periodic.done():
             self._periodic = asyncio.create_task(self._recheck_periodically())
@@ -87,11 +113,10 @@ class StreamRegistry:
     async def recheck_all(self) -> None:
         await asyncio.gather(*(self._recheck(stream) for stream in list(self._streams)))
 
-    def recheck_resolver(self, name: str) -> None:
-        """Recheck, in the background, the streams whose object `name` resolves."""
+    async def recheck_resolver(self, name: str) -> None:
+        """Recheck the streams whose object `name` resolves, before returning."""
         concerned = [stream for stream in self._streams if name in stream.resolvers]
-        if concerned:
-            self._spawn(asyncio.gather(*(self._recheck(s) for s in concerned)))
+        await asyncio.gather(*(self._recheck(stream) for stream in concerned))
 
     async def close(self) -> None:
         """End every stream, for a gateway that stops."""
@@ -103,6 +128,11 @@ class StreamRegistry:
 
     async def _recheck(self, stream: LiveStream) -> None:
         if stream.end_reason is not None:
+            return
+        if stream.client_gone():
+            # The upstream connection of a stream whose client left would
+            # stay open until the upstream next writes.
+            await stream.end("client_closed")
             return
 
         try:

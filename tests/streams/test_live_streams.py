@@ -7,6 +7,7 @@ recheck open streams every 0.2 s, so a change shows within a second.
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 
 import aiohttp
@@ -217,3 +218,48 @@ async def test_upgrade_on_plain_route_not_upgraded(streaming_gateway, sample_api
     forwarded = (await sample_api.forwarded())[-1]
     assert response.status == 200
     assert "upgrade" not in forwarded["headers"]
+
+
+async def test_ended_stream_decision_names_reason(streaming_gateway, http, caplog):
+    caplog.set_level(logging.INFO, logger="gateway.decision")
+    async with http.get(events_url(streaming_gateway, 1),
+                        headers=streaming_gateway.bearer("u-op-1")) as response:
+        await response.content.readline()
+        await post(http, f"{streaming_gateway.url}/api/1/chats/1/unassign/",
+                   streaming_gateway.bearer("u-manager"))
+        await read_until_end(response)
+
+    [decision] = [record for record in caplog.records
+                  if record.name == "gateway.decision"
+                  and record.route == "GET /api/1/chats/{id}/events/"]
+    assert decision.reason == "object_not_own"
+    assert decision.status == 200, "the client got the stream's 200"
+
+
+async def test_left_client_releases_stream(streaming_gateway, http):
+    metrics = streaming_gateway.running.gateway.metrics.registry
+    async with http.get(events_url(streaming_gateway, 1),
+                        headers=streaming_gateway.bearer("u-op-1")) as response:
+        await response.content.readline()
+        opened = metrics.get_sample_value("gateway_open_streams")
+
+    async with asyncio.timeout(CLOSE_WITHIN):
+        while metrics.get_sample_value("gateway_open_streams") != 0:
+            await asyncio.sleep(0.05)
+
+    assert opened == 1
+
+
+async def test_streams_beyond_user_limit_refused(gateway_factory, sample_api, http):
+    gateway = await gateway_factory(sample_api.url, {("streams", "max_per_user"): 2})
+    headers = gateway.bearer("u-op-1")
+    sockets = [await open_socket(http, gateway, 1, headers) for _ in range(2)]
+    await sample_api.clear()
+
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(socket_url(gateway, 1), headers=headers)
+    for socket in sockets:
+        await socket.close()
+
+    assert refused.value.status == 429
+    assert await sample_api.forwarded() == [], "a refused stream never reaches upstream"
