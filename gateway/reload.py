@@ -1,7 +1,7 @@
 """Reload the config and policy files into a new snapshot, or keep the old one.
 
 A reload builds a complete snapshot (config, policy index, routes, keys) off
-the event loop and swaps one reference; a file that fails to load leaves the
+the event loop and swaps one reference.  A file that fails to load leaves the
 running snapshot serving and is reported with file, line and reason.  The
 files are watched by polling their status, which also notices a symlink that
 now points elsewhere, as when Kubernetes updates a mounted ConfigMap.

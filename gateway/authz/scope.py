@@ -35,9 +35,9 @@ class ScopedRequest:
 class FilterTrust:
     """Routes whose upstream was seen ignoring a forced filter.
 
-    Once an answer of a route held another user's item, the route's counts and
-    page links are never passed on again, for any caller: they describe a
-    collection the caller may not see.
+    Once a response of a route held another user's item, the route's counts
+    and page links are never passed on again, for any caller, because they
+    describe a collection the caller may not see.
     """
 
     def __init__(self) -> None:
@@ -169,7 +169,7 @@ def _filter_items(document, route, principal, unassigned_visible, request_id,
         return body
 
     # NOTE: an upstream that ignores the filter is only noticed on the first
-    # answer that holds another user's item; until then its count passes.
+    # response that holds another user's item.  Until then its count passes.
     document[config.items_field] = kept
     document["count"] = len(kept)
     for link in ("next", "previous"):

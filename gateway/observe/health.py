@@ -1,6 +1,6 @@
 """`/healthz`, `/readyz` and `/metrics` on the admin listener, apart from the proxy.
 
-`/healthz` answers while the process runs.  `/readyz` answers 200 while a
+`/healthz` returns 200 while the process runs.  `/readyz` returns 200 while a
 valid snapshot serves and the users store responds, else 503, and shows the
 running policy revision and the last reload error, if any.
 """
@@ -35,7 +35,7 @@ def health_app(gateway: Gateway, store: UserStore, reloader: SnapshotReloader,
         try:
             await store.ping()
         except Exception as error:  # any store fault makes the gateway unready
-            log.warning("users store is not answering: %s", error)
+            log.warning("users store ping failed: %s", error)
             return web.json_response({"status": "unready", "store": "failing"} | body,
                                      status=503)
 
