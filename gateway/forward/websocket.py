@@ -48,6 +48,8 @@ async def relay_websocket(
     """Connect upstream, accept the client, and relay frames until one side ends."""
     for name in _HANDSHAKE_HEADERS:
         headers.popall(name, None)
+    # NOTE: the client's subprotocols pass to the upstream as sent, so one
+    # that carries a credential reaches the upstream too.
     protocols = [protocol.strip()
                  for protocol in request.headers.get("Sec-WebSocket-Protocol", "")
                  .split(",") if protocol.strip()]

@@ -77,6 +77,8 @@ def reject_overrides_and_url_credentials(
                          "encode it as %3B.", reason="query_semicolon")
 
     # Both names contain "_", and every spelling of it is "_" or "%5F".
+    # NOTE: a `_method` key inside a JSON body is not looked for, except on
+    # routes with guarded fields, whose body is read; form bodies get 415.
     if "_" not in query_string and "%5f" not in query_string.lower():
         return
 
