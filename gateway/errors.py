@@ -15,7 +15,7 @@ GatewayError                      a request is refused before or while forwardin
 ├── InternalError                 500: a fault inside the gateway
 ├── UpstreamError                 502: the upstream refused, reset or sent garbage
 ├── ServiceUnavailable            503: all stream connections in use
-└── UpstreamTimeout               504: the upstream did not answer in time
+└── UpstreamTimeout               504: the upstream did not respond in time
 ConfigError                       a config or policy file is invalid
 
 A GatewayError carries two texts: `detail` goes to the client in the problem

@@ -106,7 +106,7 @@ class OwnershipResolver:
                     )
                 document = await response.json(content_type=None)
         except asyncio.TimeoutError:
-            raise UpstreamTimeout("The upstream did not answer in time.",
+            raise UpstreamTimeout("The upstream did not respond in time.",
                                   reason="resolver_timeout") from None
         except (aiohttp.ClientError, ValueError) as error:
             raise UpstreamError("The upstream could not tell who owns the object.",

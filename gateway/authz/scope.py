@@ -116,7 +116,7 @@ def _body_check(route: RouteConfig, principal: Principal, request_id: str,
         try:
             document = json.loads(body)
         except ValueError:
-            raise UpstreamError("The upstream's answer could not be checked.",
+            raise UpstreamError("The upstream's response could not be checked.",
                                 reason="scope_body_not_json") from None
 
         if config.check == "object":
@@ -132,10 +132,10 @@ def _check_object(document, config, principal, unassigned_visible) -> None:
     try:
         owners = owners_of(document[config.owners_field])
     except (KeyError, TypeError, ValueError):
-        raise UpstreamError("The upstream's answer has no usable owner field.",
+        raise UpstreamError("The upstream's response has no usable owner field.",
                             reason="scope_bad_owner_field") from None
     if not is_own(owners, principal.user_id, unassigned_visible):
-        raise NotFound("The upstream answered outside your scope.",
+        raise NotFound("The upstream's response is outside your scope.",
                        reason="scope_object_mismatch")
 
 
@@ -144,7 +144,7 @@ def _filter_items(document, route, principal, unassigned_visible, request_id,
     config = route.filter
     items = document.get(config.items_field) if isinstance(document, dict) else None
     if not isinstance(items, list):
-        raise UpstreamError("The upstream's answer could not be checked.",
+        raise UpstreamError("The upstream's response could not be checked.",
                             reason="scope_items_missing")
 
     kept = []

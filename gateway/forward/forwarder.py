@@ -122,7 +122,7 @@ class UpstreamForwarder:
             if isinstance(error, GatewayError):
                 raise
             if isinstance(error, asyncio.TimeoutError):
-                raise UpstreamTimeout("The upstream did not answer in time.") from None
+                raise UpstreamTimeout("The upstream did not respond in time.") from None
             raise UpstreamError(
                 "The upstream refused or dropped the connection.",
                 reason="upstream_" + type(error).__name__,
@@ -167,7 +167,7 @@ class UpstreamForwarder:
             async for chunk in upstream.content.iter_chunked(_CHUNK_SIZE):
                 await response.write(chunk)
         except ConnectionResetError:
-            # The client left; there is nobody to tell.
+            # The client closed the connection, so the stream ends here.
             upstream.close()
             return response
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
@@ -206,7 +206,7 @@ async def _end_stream(upstream: aiohttp.ClientResponse) -> None:
 
 async def _read_capped(upstream: aiohttp.ClientResponse, limit: int) -> bytes:
     if upstream.content_length is not None and upstream.content_length > limit:
-        raise UpstreamError("The upstream's answer is too large to check.",
+        raise UpstreamError("The upstream's response is too large to check.",
                             reason="scope_body_too_large")
 
     parts = []
@@ -214,7 +214,7 @@ async def _read_capped(upstream: aiohttp.ClientResponse, limit: int) -> bytes:
     async for chunk in upstream.content.iter_chunked(_CHUNK_SIZE):
         received += len(chunk)
         if received > limit:
-            raise UpstreamError("The upstream's answer is too large to check.",
+            raise UpstreamError("The upstream's response is too large to check.",
                                 reason="scope_body_too_large")
         parts.append(chunk)
     return b"".join(parts)

@@ -105,7 +105,7 @@ async def _connect(session, url, headers, protocols, handshake_timeout,
             reason="upstream_websocket_refused",
         ) from None
     except TimeoutError:
-        raise UpstreamTimeout("The upstream did not answer in time.") from None
+        raise UpstreamTimeout("The upstream did not respond in time.") from None
     except aiohttp.ClientError as error:
         raise UpstreamError("The upstream refused or dropped the connection.",
                             reason="upstream_" + type(error).__name__) from error

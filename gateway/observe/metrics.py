@@ -31,7 +31,7 @@ class GatewayMetrics:
         )
         self.upstream_seconds = Histogram(
             "gateway_upstream_seconds",
-            "Time from the decision to the end of the upstream's answer.",
+            "Time from the decision to the end of the upstream's response.",
             buckets=_BUCKETS, registry=self.registry,
         )
         self.upstream_errors = Counter(
