@@ -66,10 +66,12 @@ def serve(config_file: Path, host: str | None, port: int | None) -> None:
 
 @main.command()
 @CONFIG_OPTION
+@click.option("--strict", is_flag=True, help="Exit 1 when there are warnings too.")
 @expected_errors
-def check(config_file: Path) -> None:
+def check(config_file: Path, strict: bool) -> None:
     """Validate the config and policy files; exit 1 naming file, line and reason."""
     from gateway.authz.reference import compare_with_casbin
+    from gateway.policytools.findings import find_problems
     from gateway.snapshot import load_snapshot
 
     snapshot = load_snapshot(config_file)
@@ -78,6 +80,12 @@ def check(config_file: Path) -> None:
         raise click.ClickException(
             "the compiled policy disagrees with Casbin on: " + "; ".join(mismatches[:5])
         )
+
+    warnings = find_problems(snapshot)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if strict and warnings:
+        raise click.ClickException(f"{len(warnings)} warnings, and --strict is set")
 
     policy = snapshot.policy
     click.echo(

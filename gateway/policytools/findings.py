@@ -1,0 +1,95 @@
+"""Warnings about config and policy files that load but do not do what they seem.
+
+`gateway check` prints them after the files pass validation: routes that no
+role may use, route templates that another route's literal segment takes a
+value from, and "own" grants on routes that have no way to learn ownership.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.config.model import RouteConfig
+from gateway.snapshot import Snapshot
+
+
+def find_problems(snapshot: Snapshot) -> list[str]:
+    routes = snapshot.config.routes
+    return [
+        *_routes_no_role_may_use(snapshot, routes),
+        *_shadowed_parameters(snapshot, routes),
+        *_unverifiable_own_grants(snapshot, routes),
+    ]
+
+
+def _where(snapshot: Snapshot, route: RouteConfig) -> str:
+    return f"{snapshot.config.file}:{route.line}: routes[{route.index}]"
+
+
+def _routes_no_role_may_use(snapshot, routes) -> list[str]:
+    policy = snapshot.policy
+    return [
+        f"{_where(snapshot, route)}: no role may {route.action} {route.resource}, "
+        f"so {route.name} always gets 403"
+        for route in routes
+        if all(policy.authorize(role, route.resource, route.action) is None
+               for role in policy.roles)
+    ]
+
+
+def _shadowed_parameters(snapshot, routes) -> list[str]:
+    found = []
+    for route in routes:
+        for other in routes:
+            taken = _literal_taken(route, other)
+            if taken is not None and set(route.methods) & set(other.methods):
+                found.append(
+                    f"{_where(snapshot, route)}: {route.path.text} never sees "
+                    f"{taken!r} as {{{_parameter_at(route, other)}}}: "
+                    f"routes[{other.index}] {other.path.text} takes that path"
+                )
+
+    return found
+
+
+def _literal_taken(route: RouteConfig, other: RouteConfig) -> str | None:
+    """Return the literal of `other` that wins over a parameter of `route`."""
+    mine, theirs = route.path.segments, other.path.segments
+    if route is other or len(mine) != len(theirs):
+        return None
+
+    taken = None
+    for segment, rival in zip(mine, theirs):
+        if segment.is_parameter and not rival.is_parameter:
+            taken = taken or rival.text
+        elif segment.is_parameter != rival.is_parameter or (
+            not segment.is_parameter and segment.text != rival.text
+        ):
+            return None
+
+    return taken
+
+
+def _parameter_at(route: RouteConfig, other: RouteConfig) -> str:
+    for segment, rival in zip(route.path.segments, other.path.segments):
+        if segment.is_parameter and not rival.is_parameter:
+            return segment.text
+    return ""
+
+
+def _unverifiable_own_grants(snapshot, routes) -> list[str]:
+    found = []
+    for route in routes:
+        if route.object is not None or route.filter is not None:
+            continue
+        for rule in snapshot.policy.rules:
+            if (rule.resource, rule.action, rule.scope) == (
+                route.resource, route.action, "own"
+            ):
+                found.append(
+                    f"{Path(rule.file)}:{rule.line}: the 'own' grant of {rule.role} "
+                    f"cannot be checked on {route.name}, which has no object or "
+                    "filter, so it always gets 403"
+                )
+
+    return found
