@@ -116,7 +116,7 @@ class Gateway:
             # the connection, so the client cannot take a cut body as whole.
             record.reason = error.reason
             record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-            record.emit()
+            record.emit(snapshot.config.masked_log_fields)
             self._metrics.observe(record)
             raise
         except Exception:
@@ -132,7 +132,7 @@ class Gateway:
             response.headers[snapshot.config.forwarding.request_id_header] = request_id
         record.status = response.status
         record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        record.emit()
+        record.emit(snapshot.config.masked_log_fields)
         self._metrics.observe(record)
         return response
 

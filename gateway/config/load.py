@@ -92,6 +92,7 @@ def _build(document: SourceDocument) -> Config:
         stream_max_open=data.get("streams", {}).get("max_open", 100),
         stream_max_per_user=data.get("streams", {}).get("max_per_user", 5),
         admin=_build_admin(data.get("admin")),
+        masked_log_fields=frozenset(data.get("decision_log", {}).get("mask", [])),
         reload=ReloadConfig(
             watch=data.get("reload", {}).get("watch", True),
             poll_seconds=float(data.get("reload", {}).get("poll_seconds", 1)),

@@ -149,6 +149,7 @@ class Config:
     stream_max_per_user: int
     admin: AdminConfig | None
     reload: ReloadConfig
+    masked_log_fields: frozenset[str]
     see_unassigned_chats: bool
     resolvers: dict[str, ResolverConfig]
     routes: tuple[RouteConfig, ...]

@@ -175,6 +175,16 @@ SCHEMA = _object(
             required=("port",),
         ),
         "reload": _object({"watch": {"type": "boolean"}, "poll_seconds": SECONDS}),
+        "decision_log": _object(
+            {
+                "mask": {
+                    "type": "array",
+                    "uniqueItems": True,
+                    "items": {"enum": ["subject", "role", "user_type", "path", "route",
+                                       "policy_line"]},
+                }
+            }
+        ),
         "operators": _object({"see_unassigned_chats": {"type": "boolean"}}),
         "resolvers": {"type": "object", "additionalProperties": RESOLVER},
         "routes": {"type": "array", "items": ROUTE, "minItems": 1},

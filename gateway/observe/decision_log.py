@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from gateway.observe.decision_writer import DecisionWriter
 
 log = logging.getLogger("gateway.decision")
+MASK = "***"
 
 # When set, decision lines bypass `logging` (see gateway.observe.decision_writer).
 _writer: DecisionWriter | None = None
@@ -41,7 +42,8 @@ class DecisionRecord:
     duration_ms: float = 0.0
     started_at: float = 0.0  # time.perf_counter() at arrival; not logged
 
-    def emit(self) -> None:
+    def emit(self, masked: frozenset[str] = frozenset()) -> None:
+        """Log the record once, with the values of `masked` fields replaced."""
         if not log.isEnabledFor(logging.INFO):
             return
 
@@ -49,6 +51,9 @@ class DecisionRecord:
         # would copy each field recursively.
         fields = {name: getattr(self, name) for name in self.__slots__
                   if name != "started_at"}
+        for name in masked:
+            if fields.get(name) is not None:
+                fields[name] = MASK
         if _writer is not None:
             _writer.write(fields)
         else:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 
+from gateway.observe.decision_log import DecisionRecord
 from gateway.observe.decision_writer import DecisionWriter
 
 FIELDS = {"request_id": "r-1", "subject": "u-op-1", "decision": "deny", "status": 403}
@@ -69,3 +71,16 @@ def test_writer_keeps_values_json_cannot_name():
     writer.flush()
 
     assert lines(stream)[0]["path"] == "b'/raw'", "unknown types are written as str()"
+
+
+def test_masked_fields_hidden_in_decision_line(caplog):
+    caplog.set_level(logging.INFO, logger="gateway.decision")
+    record = DecisionRecord("r-1", "GET", "/api/1/chats/1/", subject="u-op-1",
+                            role="chat_operator")
+
+    record.emit(frozenset({"subject", "path"}))
+
+    [logged] = [entry for entry in caplog.records if entry.name == "gateway.decision"]
+    assert logged.subject == "***"
+    assert logged.path == "***"
+    assert logged.role == "chat_operator", "fields not named stay as they are"
