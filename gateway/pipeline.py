@@ -103,7 +103,7 @@ class Gateway:
         except GatewayError as error:
             record.reason = error.reason
             response = problem_response(error, request_id)
-            # Unread body bytes cannot be told from the next request's head.
+            # Unread body bytes cannot be distinguished from the next request's head.
             unread = request.body_exists and not request.content.is_eof()
             if unread or error.close:
                 response.force_close()
@@ -206,7 +206,7 @@ class Gateway:
 
     async def _open_stream(self, request, snapshot, record, decided: Authorized,
                            scoped: ScopedRequest) -> web.StreamResponse:
-        """Forward a long-lived answer that stays open only while it is allowed."""
+        """Forward a long-lived response that stays open only while it is allowed."""
         method, raw_path, headers = request.method, request.raw_path, request.headers
 
         async def recheck() -> None:

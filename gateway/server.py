@@ -86,7 +86,7 @@ def new_client_session(limit: int) -> aiohttp.ClientSession:
         keepalive_timeout=30,
         ttl_dns_cache=60,
     )
-    # auto_decompress=False: compressed answers pass through as they are, and
+    # auto_decompress=False: compressed responses pass through as they are, and
     # the gateway never inflates a body it did not ask to read.
     return aiohttp.ClientSession(
         connector=connector,

@@ -66,7 +66,7 @@ class OwnershipResolver:
             return cached[1]
 
         owners = await self._fetch(resolver, object_id, request_id)
-        # An invalidation during the fetch makes its answer possibly stale.
+        # An invalidation during the fetch may make its result stale.
         if resolver.cache_seconds > 0 and self._generations.get(resolver.name, 0) == (
             generation
         ):

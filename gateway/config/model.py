@@ -122,7 +122,7 @@ class RouteConfig:
     guarded_fields: tuple[tuple[str, str], ...] = ()
     # Media types of request bodies; None means forwarding.body_content_types.
     content_types: frozenset[str] | None = None
-    # "websocket" or "events" for long-lived answers that stay authorized.
+    # "websocket" or "events" for long-lived responses that stay authorized.
     stream: str | None = None
 
     @property

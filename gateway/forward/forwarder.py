@@ -67,7 +67,7 @@ class UpstreamForwarder:
 
         `body` is the request body when the gateway has already read it;
         otherwise the body streams from the client.  `stream` marks a
-        long-lived answer, relayed until it ends or the registry ends it.
+        long-lived response, relayed until it ends or the registry ends it.
         """
         target = path + "?" + query_string if query_string else path
         url = URL(self._origin + target, encoded=True)
@@ -94,7 +94,7 @@ class UpstreamForwarder:
             # A small body goes upstream in one write with the request head.
             body = await body.read()
 
-        # A HEAD answer carries the headers of the checked body, Content-Length
+        # A HEAD response carries the headers of the checked body, Content-Length
         # among them, so the body to check is fetched with GET.
         method = request.method
         if method == "HEAD" and body_check is not None:

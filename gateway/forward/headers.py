@@ -121,7 +121,7 @@ class HeaderPolicy:
         headers[self._config.request_id_header] = request_id
         headers.update(identity)
         if inspect:
-            # The answer is read and checked, so it must arrive uncompressed.
+            # The response is read and checked, so it must arrive uncompressed.
             headers["Accept-Encoding"] = "identity"
         return headers
 

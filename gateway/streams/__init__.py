@@ -1,1 +1,1 @@
-"""Streams: long-lived answers that stay authorized while they are open."""
+"""Streams: long-lived responses that stay authorized while they are open."""

@@ -266,7 +266,7 @@ def line_starting_with(text: str, marker: str) -> int:
 def with_route_index(key: str, text: str, line: int) -> str:
     """Replace the route index in `key` with that of the route around `line`.
 
-    The table names routes by their index in the shipped file; counting the
+    The table names routes by their index in the shipped file.  Counting the
     route items above the error's line keeps it right when routes are added.
     """
     above = text.splitlines()[:line]
@@ -296,7 +296,8 @@ def test_bad_config_rejected_with_location(
     assert error.file == str(config_file)
     assert reason in error.message
     line = line_starting_with(edited_text, marker)
-    assert error.key == (key and with_route_index(key, edited_text, line))
+    expected_key = with_route_index(key, edited_text, line) if key else key
+    assert error.key == expected_key
     assert error.line == line
 
 

@@ -32,7 +32,7 @@ def decider() -> OfflineDecider:
 
 @pytest.fixture
 def store_config(tmp_path: Path) -> Path:
-    """Return a copy of config.yaml whose store holds USERS and one inactive user."""
+    """Return a copy of config.yaml whose store contains USERS and one inactive user."""
     config_file = derive_config(SHIPPED_CONFIG, tmp_path / "config.yaml", {
         ("store", "sqlite"): tmp_path / "gateway.db",
         ("authentication", "jwt", "secret_file"): tmp_path / "jwt-secret",
