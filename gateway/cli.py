@@ -122,6 +122,35 @@ def token(config_file: Path, user_id: str, lifetime: int | None) -> None:
     click.echo(TokenIssuer(config.jwt).issue(user_id, lifetime=lifetime))
 
 
+@main.command("login-link")
+@CONFIG_OPTION
+@click.option("--user", "user_id", required=True, help="Id of a standard user.")
+@expected_errors
+def login_link(config_file: Path, user_id: str) -> None:
+    """Print a single-use link that signs a user in to the users page."""
+    from gateway.config import load_config
+    from gateway.store import SQLiteSessionStore
+
+    config = load_config(config_file)
+    user = _run_with_store(config_file, lambda store: store.get_user(user_id))
+    if user is None:
+        raise click.ClickException(f"no user with id {user_id!r}")
+    if user.type != "standard":
+        raise click.ClickException(f"{user_id!r} is a service user, which "
+                                   "authenticates with an API key")
+    if not user.active:
+        raise click.ClickException(f"{user_id!r} is deactivated")
+
+    settings = config.gateway_api
+    sessions = SQLiteSessionStore(config.store_path)
+    try:
+        code = sessions.create_login_code(user_id, settings.login_link_seconds)
+    finally:
+        sessions.close()
+    click.echo(f"{settings.public_url}{settings.prefix}login?code={code}")
+    click.echo(f"(valid once, for {settings.login_link_seconds:g} seconds)", err=True)
+
+
 @main.group()
 def users() -> None:
     """Add, list and change the users in the store."""
@@ -213,13 +242,11 @@ def service_users_add(config_file, name, email, role, user_id) -> None:
     """Add a service user and print its API key, which is shown only once."""
     _check_role(config_file, role)
 
-    async def add(store):
-        user = await store.add_user(
-            name=name, email=email, role=role, type="service", user_id=user_id
-        )
-        return user, await store.add_api_key(user.id)
-
-    user, key = _run_with_store(config_file, add)
+    user, key = _run_with_store(
+        config_file,
+        lambda store: store.add_service_user(name=name, email=email, role=role,
+                                             user_id=user_id),
+    )
     click.echo(f"added {user.id} ({user.role})", err=True)
     click.echo("API key (store it now, it is not shown again):", err=True)
     click.echo(key)
@@ -419,7 +446,8 @@ def _run_with_store(config_file: Path, operation):
     """Open the configured store, await `operation(store)`, close the store."""
     from gateway.config import load_config
 
-    store = SQLiteUserStore(load_config(config_file).store_path)
+    config = load_config(config_file)
+    store = SQLiteUserStore(config.store_path, owner_role=config.roles[0])
 
     async def run():
         try:

@@ -7,8 +7,10 @@ GatewayError                      a request is refused before or while forwardin
 ├── NotFound                      404: no route, or an object outside the scope
 ├── MethodNotAllowed              405: the route exists, the method does not
 ├── RequestTimeout                408: the request did not arrive in time
+├── Conflict                      409: the change contradicts the stored state
 ├── PayloadTooLarge               413: body over the configured limit
 ├── UnsupportedMediaType          415: a body the gateway must read but cannot
+├── UnprocessableContent          422: a well-formed body with a bad field
 ├── TooManyRequests               429: a user's open streams at their limit
 ├── URITooLong                    414: path over the configured limit
 ├── HeaderFieldsTooLarge          431: a header line or the header count over the limit
@@ -20,7 +22,7 @@ ConfigError                       a config or policy file is invalid
 
 A GatewayError carries two texts: `detail` goes to the client in the problem
 body, `reason` is a stable identifier for logs and metrics.  Neither may hold a
-credential.  `close` marks a request whose framing is in doubt, after which
+credential.  `extensions` are further members of the problem body.  `close` marks a request whose framing is in doubt, after which
 the connection is closed.
 """
 
@@ -48,6 +50,7 @@ class GatewayError(Exception):
         if reason is not None:
             self.reason = reason
         self.headers = dict(headers or {})
+        self.extensions: dict = {}
         # The connection cannot carry another request after this one.
         self.close = close
 
@@ -101,6 +104,24 @@ class RequestTimeout(GatewayError):
     status = 408
     title = "Request Timeout"
     reason = "request_timeout"
+
+
+class Conflict(GatewayError):
+    status = 409
+    title = "Conflict"
+    reason = "conflict"
+
+
+class UnprocessableContent(GatewayError):
+    status = 422
+    title = "Unprocessable Content"
+    reason = "invalid_field"
+
+    def __init__(self, detail: str, *, field: str, allowed=None) -> None:
+        super().__init__(detail)
+        self.extensions["field"] = field
+        if allowed is not None:
+            self.extensions["allowed"] = list(allowed)
 
 
 class PayloadTooLarge(GatewayError):

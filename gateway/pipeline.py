@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.api import GatewayApi
 from gateway.authn import Authenticator, Principal
 from gateway.authz.fields import authorize_fields, fields_set, read_body
 from gateway.authz.ownership import OwnershipResolver
@@ -61,6 +62,7 @@ class Gateway:
         metrics: GatewayMetrics,
     ) -> None:
         self.snapshot = snapshot
+        self._own_api: GatewayApi | None = None
         self._authenticator = authenticator
         self._resolver = resolver
         self._forwarder = forwarder
@@ -75,6 +77,14 @@ class Gateway:
 
     async def close_streams(self) -> None:
         await self._streams.close()
+
+    def attach_api(self, own_api: GatewayApi) -> None:
+        """Serve the gateway's own API and pages under their prefix."""
+        self._own_api = own_api
+
+    async def recheck_streams(self) -> None:
+        """Recheck every open stream, after a change to users outside a route."""
+        await self._streams.recheck_all()
 
     async def replace_snapshot(self, snapshot: Snapshot) -> None:
         """Serve new requests from `snapshot` and recheck every open stream on it."""
@@ -139,8 +149,12 @@ class Gateway:
     async def _process(self, request, snapshot: Snapshot, record: DecisionRecord):
         config = snapshot.config
         check_framing(request.version, request.headers)
-        decided = await self._authorize(snapshot, request.method, request.raw_path,
-                                        request.headers, record)
+        target = self._screen(snapshot, request.raw_path, request.headers, record)
+        if self._own_api is not None and self._own_api.serves(target, snapshot):
+            return await self._own_api.handle(request, target, snapshot, record)
+
+        decided = await self._decide(snapshot, request.method, target,
+                                     request.headers, record)
         target, match, principal = decided.target, decided.match, decided.principal
         route = match.route
         scope = decided.scope
@@ -173,12 +187,22 @@ class Gateway:
     async def _authorize(self, snapshot: Snapshot, method: str, raw_path: str,
                          headers, record: DecisionRecord) -> Authorized:
         """Parse, route, authenticate and authorize one request, or raise."""
+        target = self._screen(snapshot, raw_path, headers, record)
+        return await self._decide(snapshot, method, target, headers, record)
+
+    def _screen(self, snapshot: Snapshot, raw_path: str, headers,
+                record: DecisionRecord) -> Target:
+        """Parse the target and refuse what no endpoint may receive."""
         forwarding = snapshot.config.forwarding
         target = parse_target(raw_path, forwarding.max_path_bytes)
         record.path = target.path
         check_host(headers, forwarding.allowed_hosts)
         reject_overrides_and_url_credentials(headers, target.query_string)
+        return target
 
+    async def _decide(self, snapshot: Snapshot, method: str, target: Target,
+                      headers, record: DecisionRecord) -> Authorized:
+        """Route, authenticate and authorize a screened request, or raise."""
         match = snapshot.routes.match(method, target.segments)
         route = match.route
         record.route = route.name

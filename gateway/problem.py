@@ -17,6 +17,7 @@ def problem_response(error: GatewayError, request_id: str) -> web.Response:
         "status": error.status,
         "detail": error.detail,
         "request_id": request_id,
+        **error.extensions,
     }
     response = web.Response(
         status=error.status,

@@ -29,7 +29,8 @@ from gateway.observe.metrics import GatewayMetrics
 from gateway.reload import SnapshotReloader
 from gateway.snapshot import Snapshot
 from gateway.streams.registry import StreamRegistry
-from gateway.store import SQLiteUserStore, UserStore
+from gateway.api import GatewayApi
+from gateway.store import SQLiteSessionStore, SQLiteUserStore, UserStore
 
 log = logging.getLogger("gateway.server")
 
@@ -41,6 +42,7 @@ class RunningGateway:
     session: aiohttp.ClientSession
     stream_session: aiohttp.ClientSession
     store: UserStore
+    sessions: SQLiteSessionStore
     port: int
     reloader: SnapshotReloader
     admin_runner: web.AppRunner | None = None
@@ -57,11 +59,13 @@ class RunningGateway:
         await self.session.close()
         await self.stream_session.close()
         await self.store.close()
+        self.sessions.close()
 
 
 def build_gateway(
     snapshot: Snapshot,
     store: UserStore,
+    sessions: SQLiteSessionStore,
     session: aiohttp.ClientSession,
     stream_session: aiohttp.ClientSession,
 ) -> Gateway:
@@ -76,8 +80,11 @@ def build_gateway(
     streams = StreamRegistry(config.stream_recheck_seconds,
                              max_open=config.stream_max_open,
                              max_per_user=config.stream_max_per_user)
-    return Gateway(snapshot, authenticator, resolver, forwarder, streams,
-                   GatewayMetrics())
+    gateway = Gateway(snapshot, authenticator, resolver, forwarder, streams,
+                      GatewayMetrics())
+    gateway.attach_api(GatewayApi(store, sessions, authenticator,
+                                  on_user_change=gateway.recheck_streams))
+    return gateway
 
 
 def new_client_session(limit: int) -> aiohttp.ClientSession:
@@ -100,10 +107,11 @@ async def start_gateway(
     snapshot: Snapshot, *, host: str | None = None, port: int | None = None
 ) -> RunningGateway:
     config = snapshot.config
-    store = SQLiteUserStore(config.store_path)
+    store = SQLiteUserStore(config.store_path, owner_role=config.roles[0])
+    sessions = SQLiteSessionStore(config.store_path)
     session = new_client_session(config.upstream.max_connections)
     stream_session = new_client_session(config.stream_max_open)
-    gateway = build_gateway(snapshot, store, session, stream_session)
+    gateway = build_gateway(snapshot, store, sessions, session, stream_session)
 
     server = GatewayServer(gateway.handle, config.limits)
     runner = web.ServerRunner(server, handle_signals=False)
@@ -121,13 +129,14 @@ async def start_gateway(
         await session.close()
         await stream_session.close()
         await store.close()
+        sessions.close()
         raise
     bound_port = runner.addresses[0][1]
     log.info("gateway listening on http://%s:%d, upstream %s, policy revision %s",
              host or config.listen_host, bound_port, config.upstream.url,
              snapshot.policy.revision)
     running = RunningGateway(gateway, runner, session, stream_session, store,
-                             bound_port,
+                             sessions, bound_port,
                              SnapshotReloader(gateway, config.file, gateway.metrics))
     if config.reload.watch:
         running.watcher = asyncio.create_task(

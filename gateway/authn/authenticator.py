@@ -40,7 +40,7 @@ class Authenticator:
             if user is None:
                 raise Unauthenticated("The API key is invalid or revoked.",
                                       reason="api_key_invalid")
-            return self._principal(user, "api_key", roles)
+            return self.principal(user, "api_key", roles)
 
         scheme, _, token = authorizations[0].partition(" ")
         token = token.strip()
@@ -57,10 +57,11 @@ class Authenticator:
         if user.type != "standard":
             raise Forbidden("Service users authenticate with an API key, not a "
                             "bearer token.", reason="service_user_token")
-        return self._principal(user, "jwt", roles, expires_at=claims["exp"])
+        return self.principal(user, "jwt", roles, expires_at=claims["exp"])
 
-    def _principal(self, user: User, credential: str, roles: frozenset[str], *,
-                   expires_at: float | None = None) -> Principal:
+    def principal(self, user: User, credential: str, roles: frozenset[str], *,
+                  expires_at: float | None = None) -> Principal:
+        """The principal of a user whose credential was checked, if it may act."""
         if not user.active:
             raise Forbidden("The user is deactivated.", reason="user_inactive")
         if user.role not in roles:

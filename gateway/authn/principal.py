@@ -10,5 +10,5 @@ class Principal:
     user_id: str
     role: str
     user_type: str
-    credential: str  # "jwt" or "api_key"
+    credential: str  # "jwt", "api_key" or "session"
     expires_at: float | None = None  # the token's `exp`, in seconds since the epoch

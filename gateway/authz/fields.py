@@ -59,6 +59,11 @@ def fields_set(body: bytes) -> frozenset[str]:
     if not body.strip():
         return frozenset()
 
+    return frozenset(parse_json_object(body))
+
+
+def parse_json_object(body: bytes) -> dict:
+    """Parse a JSON object that repeats no key, or raise BadRequest."""
     try:
         document = json.loads(body, object_pairs_hook=_reject_repeated_keys)
     except _RepeatedKey as error:
@@ -71,7 +76,7 @@ def fields_set(body: bytes) -> frozenset[str]:
         raise BadRequest("The request body must be a JSON object.",
                          reason="body_not_object")
 
-    return frozenset(document)
+    return document
 
 
 class _RepeatedKey(ValueError):

@@ -22,6 +22,7 @@ from gateway.authz.policy_file import (
     read_roles,
 )
 from gateway.authz.revision import policy_revision
+from gateway.authz.user_admin import USER_RESOURCES
 from gateway.errors import ConfigError
 
 
@@ -49,10 +50,19 @@ class Policy:
         self.revision = revision
         self.inherited = _role_closure(enforcer, roles)
         self._index = _index_grants(rules, self.inherited)
+        self._targets = _index_targets(rules, self.inherited, roles)
 
     def authorize(self, role: str, resource: str, action: str) -> Grant | None:
         """Return the widest grant of `role` for `action` on `resource`, or None."""
         return self._index.get((role, resource, action))
+
+    def targets(self, role: str, resource: str, action: str) -> dict[str, PolicyRule]:
+        """For users and API keys: the target roles `role` may act on, with their rows.
+
+        Casbin's request is (role, resource, action, target's role); a row
+        with scope "all" covers every target role.
+        """
+        return self._targets.get((role, resource, action), {})
 
     def enforce_reference(self, role: str, resource: str, action: str, rel: str) -> bool:
         """Ask plain Casbin; slow, kept for tests and `gateway check`."""
@@ -109,5 +119,21 @@ def _index_grants(rules: list[PolicyRule], inherited: dict) -> dict:
             current = index.get(key)
             if current is None or (current.scope == "own" and rule.scope == "all"):
                 index[key] = Grant(rule.scope, rule)
+
+    return index
+
+
+def _index_targets(rules: list[PolicyRule], inherited: dict, roles) -> dict:
+    index: dict[tuple[str, str, str], dict[str, PolicyRule]] = {}
+    # Rows of scope "all" first, so that they are the ones reported.
+    ordered = sorted(rules, key=lambda rule: rule.scope != "all")
+    for role, granted_roles in inherited.items():
+        for rule in ordered:
+            if rule.resource not in USER_RESOURCES or rule.role not in granted_roles:
+                continue
+            covered = roles if rule.scope == "all" else (rule.scope,)
+            targets = index.setdefault((role, rule.resource, rule.action), {})
+            for target in covered:
+                targets.setdefault(target, rule)
 
     return index

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.authz.user_admin import USER_RESOURCES
 from gateway.errors import ConfigError
 
 SCOPES = ("all", "own")
@@ -33,7 +34,11 @@ SUPPORTED_MODEL = {
 
 @dataclass(frozen=True)
 class PolicyRule:
-    """One `p` row: ROLE may do ACTION on RESOURCE within SCOPE."""
+    """One `p` row: ROLE may do ACTION on RESOURCE within SCOPE.
+
+    SCOPE is "all", "own", or for users and API keys the role of the users
+    the row applies to.
+    """
 
     file: str
     line: int
@@ -153,7 +158,11 @@ def _policy_rule(file, number, fields, roles, resources, actions, fail) -> Polic
     if (resource, action) not in actions:
         raise fail(f"unknown action {action!r} on {resource!r}; "
                    "no route in config.yaml names it")
-    if scope not in SCOPES:
+    if resource in USER_RESOURCES:
+        if scope != "all" and scope not in roles:
+            raise fail(f"the scope of a {resource!r} row is 'all' or the role of the "
+                       f"users it applies to ({', '.join(roles)}), found {scope!r}")
+    elif scope not in SCOPES:
         raise fail(f"scope must be 'all' or 'own', found {scope!r}")
 
     return PolicyRule(str(file), number, role, resource, action, scope)

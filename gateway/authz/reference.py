@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gateway.authz.policy import Policy
+from gateway.authz.user_admin import USER_RESOURCES
 
 RELATIONS = ("own", "other")
 
@@ -17,6 +18,11 @@ RELATIONS = ("own", "other")
 def compiled_allows(policy: Policy, role: str, resource: str, action: str,
                     relation: str) -> bool:
     """Return the index's decision in the terms of the Casbin request."""
+    if resource in USER_RESOURCES:
+        targets = policy.targets(role, resource, action)
+        covers_all = any(rule.scope == "all" for rule in targets.values())
+        return covers_all or relation in targets
+
     grant = policy.authorize(role, resource, action)
     if grant is None:
         return False
@@ -34,7 +40,8 @@ def compare_with_casbin(
     mismatches = []
     for role in roles if roles is not None else policy.roles:
         for resource, action in sorted(actions):
-            for relation in RELATIONS:
+            relations = policy.roles if resource in USER_RESOURCES else RELATIONS
+            for relation in relations:
                 expected = policy.enforce_reference(role, resource, action, relation)
                 actual = compiled_allows(policy, role, resource, action, relation)
                 if expected != actual:

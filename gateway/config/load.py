@@ -10,9 +10,11 @@ from typing import Any
 import jsonschema
 from yarl import URL
 
+from gateway.authz.user_admin import USER_ADMIN_RESOURCES
 from gateway.config.model import (
     AdminConfig,
     Config,
+    GatewayApiConfig,
     FilterConfig,
     ForwardingConfig,
     JWTConfig,
@@ -92,6 +94,7 @@ def _build(document: SourceDocument) -> Config:
         stream_max_open=data.get("streams", {}).get("max_open", 100),
         stream_max_per_user=data.get("streams", {}).get("max_per_user", 5),
         admin=_build_admin(data.get("admin")),
+        gateway_api=_build_gateway_api(data.get("gateway_api", {}), listen),
         masked_log_fields=frozenset(data.get("decision_log", {}).get("mask", [])),
         reload=ReloadConfig(
             watch=data.get("reload", {}).get("watch", True),
@@ -199,6 +202,19 @@ def _build_admin(data: dict[str, Any] | None) -> AdminConfig | None:
     return AdminConfig(host=data.get("host", "127.0.0.1"), port=data["port"])
 
 
+def _build_gateway_api(data: dict[str, Any], listen: dict[str, Any]) -> GatewayApiConfig:
+    host = listen.get("host", "127.0.0.1")
+    if ":" in host:
+        host = f"[{host}]"
+    default_url = f"http://{host}:{listen.get('port', 8080)}"
+    return GatewayApiConfig(
+        prefix=data.get("prefix", "/gateway/"),
+        public_url=data.get("public_url", default_url),
+        login_link_seconds=float(data.get("login_link_seconds", 300)),
+        session_seconds=float(data.get("session_seconds", 8 * 3600)),
+    )
+
+
 def _build_limits(data: dict[str, Any]) -> LimitsConfig:
     return LimitsConfig(
         max_line_bytes=data.get("max_line_bytes", 8190),
@@ -286,11 +302,30 @@ def _build_routes(
         )
 
     _check_guarded_fields(document, routes)
+    _check_reserved(document, routes)
     for route in routes:
         if route.stream is not None and route.methods != ("GET",):
             raise document.error(("routes", route.index, "stream"),
                                  "a stream route takes GET only")
     return tuple(routes)
+
+
+def _check_reserved(document: SourceDocument, routes: list[RouteConfig]) -> None:
+    """Keep routes off the gateway's own paths and user-admin resources."""
+    prefix = document.data.get("gateway_api", {}).get("prefix", "/gateway/")
+    for route in routes:
+        if route.resource in USER_ADMIN_RESOURCES:
+            raise document.error(
+                ("routes", route.index, "resource"),
+                f"resource {route.resource!r} is the gateway's own user "
+                "administration; name the upstream's resource otherwise",
+            )
+        if (route.path.text + "/").startswith(prefix):
+            raise document.error(
+                ("routes", route.index, "path"),
+                f"paths under {prefix} are served by the gateway itself "
+                "(gateway_api.prefix)",
+            )
 
 
 def _optional_media_types(media_types: list[str] | None) -> frozenset[str] | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from yarl import URL
 
+from gateway.authz.user_admin import USER_ADMIN_ACTIONS
 from gateway.routing.template import PathTemplate
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -71,6 +72,20 @@ class AdminConfig:
 
     host: str
     port: int
+
+
+@dataclass(frozen=True)
+class GatewayApiConfig:
+    """The gateway's own API and pages, served under `prefix`, never forwarded."""
+
+    prefix: str  # "/gateway/": the API under /gateway/v1/, the page /gateway/users/
+    public_url: str  # origin of login links; state-changing cookie requests come from it
+    login_link_seconds: float
+    session_seconds: float
+
+    @property
+    def api_prefix(self) -> str:
+        return self.prefix + "v1/"
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,7 @@ class Config:
     stream_max_open: int
     stream_max_per_user: int
     admin: AdminConfig | None
+    gateway_api: GatewayApiConfig
     reload: ReloadConfig
     masked_log_fields: frozenset[str]
     see_unassigned_chats: bool
@@ -160,5 +176,11 @@ class Config:
         return frozenset(route.resource for route in self.routes)
 
     @property
-    def actions(self) -> frozenset[tuple[str, str]]:
+    def routed_actions(self) -> frozenset[tuple[str, str]]:
+        """The (resource, action) pairs of the proxied routes."""
         return frozenset((route.resource, route.action) for route in self.routes)
+
+    @property
+    def actions(self) -> frozenset[tuple[str, str]]:
+        """Every (resource, action) the policy may name: routes' and user admin's."""
+        return self.routed_actions | USER_ADMIN_ACTIONS

@@ -174,6 +174,17 @@ SCHEMA = _object(
             },
             required=("port",),
         ),
+        "gateway_api": _object(
+            {
+                "prefix": {"type": "string", "pattern": r"^/[A-Za-z0-9_\-]+/\Z"},
+                "public_url": {"type": "string",
+                               "pattern": r"^https?://[A-Za-z0-9.\-\[\]:]+\Z"},
+                "login_link_seconds": {"type": "number", "exclusiveMinimum": 0,
+                                       "maximum": 3600},
+                "session_seconds": {"type": "number", "exclusiveMinimum": 0,
+                                    "maximum": 604800},
+            }
+        ),
         "reload": _object({"watch": {"type": "boolean"}, "poll_seconds": SECONDS}),
         "decision_log": _object(
             {

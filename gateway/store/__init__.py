@@ -1,6 +1,34 @@
 """The users store: one interface, a SQLite implementation."""
 
-from gateway.store.base import ApiKeyInfo, User, UserStore, UserStoreError
+from gateway.store.base import (
+    COMMAND_LINE,
+    Actor,
+    ApiKeyInfo,
+    AuditEntry,
+    InvalidUser,
+    LastOwner,
+    StoreConflict,
+    User,
+    UserNotFound,
+    UserStore,
+    UserStoreError,
+)
+from gateway.store.sessions import Session, SQLiteSessionStore
 from gateway.store.sqlite import SQLiteUserStore
 
-__all__ = ["ApiKeyInfo", "SQLiteUserStore", "User", "UserStore", "UserStoreError"]
+__all__ = [
+    "COMMAND_LINE",
+    "Actor",
+    "ApiKeyInfo",
+    "AuditEntry",
+    "InvalidUser",
+    "LastOwner",
+    "SQLiteSessionStore",
+    "SQLiteUserStore",
+    "Session",
+    "StoreConflict",
+    "User",
+    "UserNotFound",
+    "UserStore",
+    "UserStoreError",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,18 +14,22 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def check_new_user(name: str, email: str, type: str, user_id: str | None) -> None:
-    """Raise UserStoreError naming the first field of a new user that is invalid."""
+    """Raise InvalidUser naming the first field of a new user that is invalid."""
     if type not in USER_TYPES:
-        raise UserStoreError(f"type must be one of {', '.join(USER_TYPES)}, "
-                             f"not {type!r}")
+        raise InvalidUser(
+            f"type must be one of {', '.join(USER_TYPES)}, not {type!r}",
+            field="type",
+            allowed=USER_TYPES,
+        )
     if not name.strip():
-        raise UserStoreError("name must not be empty")
+        raise InvalidUser("name must not be empty", field="name")
     if not EMAIL.fullmatch(email):
-        raise UserStoreError(f"email {email!r} is not an email address")
+        raise InvalidUser(f"email {email!r} is not an email address", field="email")
     if user_id is not None and not USER_ID.fullmatch(user_id):
-        raise UserStoreError(
+        raise InvalidUser(
             f"user id {user_id!r} must be 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            "starting with a letter or digit",
+            field="id",
         )
 
 
@@ -50,8 +55,53 @@ class ApiKeyInfo:
     revoked_at: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who makes a change, as the audit trail records it."""
+
+    user_id: str
+    request_id: str | None = None
+
+
+# Changes made with the `gateway` command on the machine that holds the store.
+COMMAND_LINE = Actor("cli")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    before: dict | None
+    after: dict | None
+    request_id: str | None
+
+
 class UserStoreError(Exception):
-    """A change the store rejected, such as a duplicate email or unknown id."""
+    """A change the store rejected; nothing of it was written."""
+
+
+class InvalidUser(UserStoreError):
+    """A field of a new or changed user has a value the store does not take."""
+
+    def __init__(self, message: str, *, field: str, allowed=None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.allowed = tuple(allowed) if allowed is not None else None
+
+
+class UserNotFound(UserStoreError):
+    """No user (or no API key) with the given id."""
+
+
+class StoreConflict(UserStoreError):
+    """The change contradicts what is stored, such as a second user with one email."""
+
+
+class LastOwner(StoreConflict):
+    """The change would leave the account without an active owner."""
 
 
 class UserStore(Protocol):
@@ -60,20 +110,61 @@ class UserStore(Protocol):
     async def find_user_by_api_key(self, key: str) -> User | None: ...
 
     async def add_user(
-        self, *, name: str, email: str, role: str, type: str, user_id: str | None = None
+        self,
+        *,
+        name: str,
+        email: str,
+        role: str,
+        type: str,
+        user_id: str | None = None,
+        by: Actor = COMMAND_LINE,
     ) -> User: ...
 
-    async def list_users(self) -> list[User]: ...
+    async def add_service_user(
+        self,
+        *,
+        name: str,
+        email: str,
+        role: str,
+        user_id: str | None = None,
+        by: Actor = COMMAND_LINE,
+    ) -> tuple[User, str]: ...
 
-    async def set_role(self, user_id: str, role: str) -> User: ...
+    async def list_users(
+        self,
+        *,
+        roles: Collection[str] | None = None,
+        type: str | None = None,
+        active: bool | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[User]: ...
 
-    async def set_active(self, user_id: str, active: bool) -> User: ...
+    async def set_role(
+        self, user_id: str, role: str, *, by: Actor = COMMAND_LINE
+    ) -> User: ...
 
-    async def add_api_key(self, user_id: str) -> str: ...
+    async def set_active(
+        self, user_id: str, active: bool, *, by: Actor = COMMAND_LINE
+    ) -> User: ...
+
+    async def delete_user(self, user_id: str, *, by: Actor = COMMAND_LINE) -> User: ...
+
+    async def add_api_key(self, user_id: str, *, by: Actor = COMMAND_LINE) -> str: ...
+
+    async def rotate_api_key(
+        self, user_id: str, *, by: Actor = COMMAND_LINE
+    ) -> tuple[ApiKeyInfo, str]: ...
 
     async def list_api_keys(self, user_id: str) -> list[ApiKeyInfo]: ...
 
-    async def revoke_api_key(self, prefix: str) -> ApiKeyInfo: ...
+    async def revoke_api_key(
+        self, prefix: str, *, user_id: str | None = None, by: Actor = COMMAND_LINE
+    ) -> ApiKeyInfo: ...
+
+    async def list_audit(
+        self, *, before_id: int | None = None, limit: int = 100
+    ) -> list[AuditEntry]: ...
 
     async def ping(self) -> None: ...
 

@@ -1,44 +1,44 @@
 """SQLite users store: one file, WAL mode, one transaction per change.
 
+Every change and its audit row are written in the same BEGIN IMMEDIATE
+transaction, which holds the database's write lock: two changes never
+interleave, also from different processes, so a rule such as "one active
+owner remains" is checked on exactly the rows the change commits against.
+
 Calls run on the event loop thread: a primary-key read of a local, cached
 SQLite file takes microseconds, less than handing it to a thread would.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
+from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
 
 from gateway.store.api_keys import hashes_equal, new_api_key, parse_prefix
-from gateway.store.base import ApiKeyInfo, User, UserStoreError, check_new_user
+from gateway.store.base import (
+    COMMAND_LINE,
+    Actor,
+    ApiKeyInfo,
+    AuditEntry,
+    LastOwner,
+    StoreConflict,
+    User,
+    UserNotFound,
+    UserStoreError,
+    check_new_user,
+)
+from gateway.store.schema import email_key, open_database
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id          TEXT PRIMARY KEY,
-    name        TEXT NOT NULL,
-    email       TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    role        TEXT NOT NULL,
-    type        TEXT NOT NULL CHECK (type IN ('standard', 'service')),
-    active      INTEGER NOT NULL DEFAULT 1,
-    created_at  TEXT NOT NULL,
-    updated_at  TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_keys (
-    prefix      TEXT PRIMARY KEY,
-    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    key_hash    TEXT NOT NULL,
-    created_at  TEXT NOT NULL,
-    revoked_at  TEXT
-);
-CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys(user_id);
-"""
 _USER_COLUMNS = "id, name, email, role, type, active, created_at, updated_at"
+_KEY_COLUMNS = "prefix, user_id, created_at, revoked_at"
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _user(row: tuple | None) -> User | None:
@@ -47,28 +47,46 @@ def _user(row: tuple | None) -> User | None:
     return User(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
 
 
+def _audited(user: User) -> dict:
+    return {
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "role": user.role,
+        "type": user.type,
+        "active": user.active,
+    }
+
+
 class SQLiteUserStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, owner_role: str = "owner") -> None:
+        """Open the store at `path`.
+
+        `owner_role` is the role of which one active standard user must
+        always remain: the highest role of the config.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        # isolation_level=None: transactions are opened explicitly below.
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.execute("PRAGMA busy_timeout = 5000")
-        with self._transaction():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
+        self.owner_role = owner_role
+        self._db = open_database(path)
 
     def _transaction(self):
         return _Transaction(self._db)
 
     async def get_user(self, user_id: str) -> User | None:
+        return self._get_user(user_id)
+
+    def _get_user(self, user_id: str) -> User | None:
         row = self._db.execute(
             f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)
         ).fetchone()
         return _user(row)
+
+    def _existing_user(self, user_id: str) -> User:
+        user = self._get_user(user_id)
+        if user is None:
+            raise UserNotFound(f"no user with id {user_id!r}")
+        return user
 
     async def find_user_by_api_key(self, key: str) -> User | None:
         prefix = parse_prefix(key)
@@ -83,7 +101,7 @@ class SQLiteUserStore:
         if row is None or not hashes_equal(key, row[0]):
             return None
 
-        return await self.get_user(row[1])
+        return self._get_user(row[1])
 
     async def add_user(
         self,
@@ -93,90 +111,229 @@ class SQLiteUserStore:
         role: str,
         type: str,
         user_id: str | None = None,
+        by: Actor = COMMAND_LINE,
     ) -> User:
+        with self._transaction():
+            return self._insert_user(name, email, role, type, user_id, by)
+
+    async def add_service_user(
+        self,
+        *,
+        name: str,
+        email: str,
+        role: str,
+        user_id: str | None = None,
+        by: Actor = COMMAND_LINE,
+    ) -> tuple[User, str]:
+        """Add a service user and its first API key; neither exists without the other."""
+        with self._transaction():
+            user = self._insert_user(name, email, role, "service", user_id, by)
+            key = self._insert_key(user, by)
+        return user, key
+
+    def _insert_user(self, name, email, role, type, user_id, by: Actor) -> User:
         check_new_user(name, email, type, user_id)
         user_id = user_id or "u-" + secrets.token_hex(6)
         now = _now()
         try:
-            with self._transaction():
-                self._db.execute(
-                    f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
-                    (user_id, name, email, role, type, now, now),
-                )
+            self._db.execute(
+                f"INSERT INTO users ({_USER_COLUMNS}, email_key) "
+                "VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                (user_id, name, email, role, type, now, now, email_key(email)),
+            )
         except sqlite3.IntegrityError as error:
-            raise UserStoreError(_integrity_message(error, user_id, email)) from None
+            raise _conflict(error, user_id, email) from None
 
-        return await self.get_user(user_id)
+        user = self._get_user(user_id)
+        self._audit(by, "user.create", user.id, None, _audited(user))
+        return user
 
-    async def list_users(self) -> list[User]:
+    async def list_users(
+        self,
+        *,
+        roles: Collection[str] | None = None,
+        type: str | None = None,
+        active: bool | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[User]:
+        """Users in order of creation, after the (created_at, id) of `after`."""
+        conditions, values = [], []
+        if roles is not None:
+            conditions.append(f"role IN ({', '.join('?' * len(roles))})")
+            values.extend(roles)
+        for column, value in (("type", type), ("active", active)):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                values.append(int(value) if column == "active" else value)
+        if after is not None:
+            conditions.append("(created_at, id) > (?, ?)")
+            values.extend(after)
+
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = self._db.execute(
-            f"SELECT {_USER_COLUMNS} FROM users ORDER BY created_at, id"
+            f"SELECT {_USER_COLUMNS} FROM users {where} ORDER BY created_at, id "
+            "LIMIT ?",
+            (*values, -1 if limit is None else limit),
         ).fetchall()
         return [_user(row) for row in rows]
 
-    async def set_role(self, user_id: str, role: str) -> User:
-        return await self._update(user_id, "role", role)
-
-    async def set_active(self, user_id: str, active: bool) -> User:
-        return await self._update(user_id, "active", int(active))
-
-    async def _update(self, user_id: str, column: str, value) -> User:
+    async def set_role(self, user_id: str, role: str, *, by: Actor = COMMAND_LINE) -> User:
         with self._transaction():
-            cursor = self._db.execute(
-                f"UPDATE users SET {column} = ?, updated_at = ? WHERE id = ?",
-                (value, _now(), user_id),
+            user = self._existing_user(user_id)
+            if role != self.owner_role:
+                self._keep_an_owner(user, "demote")
+            return self._update(user, "role", role, "user.update_role", by)
+
+    async def set_active(
+        self, user_id: str, active: bool, *, by: Actor = COMMAND_LINE
+    ) -> User:
+        with self._transaction():
+            user = self._existing_user(user_id)
+            if not active:
+                self._keep_an_owner(user, "deactivate")
+            action = "user.activate" if active else "user.deactivate"
+            return self._update(user, "active", int(active), action, by)
+
+    async def delete_user(self, user_id: str, *, by: Actor = COMMAND_LINE) -> User:
+        """Delete a user with its API keys and sessions; the audit trail keeps it."""
+        with self._transaction():
+            user = self._existing_user(user_id)
+            self._keep_an_owner(user, "delete")
+            self._db.execute("DELETE FROM users WHERE id = ?", (user_id,))
+            self._audit(by, "user.delete", user_id, _audited(user), None)
+        return user
+
+    def _keep_an_owner(self, user: User, verb: str) -> None:
+        if not (user.role == self.owner_role and user.active and user.type == "standard"):
+            return
+
+        (others,) = self._db.execute(
+            "SELECT count(*) FROM users WHERE role = ? AND active = 1 "
+            "AND type = 'standard' AND id != ?",
+            (self.owner_role, user.id),
+        ).fetchone()
+        if others == 0:
+            raise LastOwner(
+                f"cannot {verb} {user.id!r}: it is the last active {self.owner_role}; "
+                f"make another user {self.owner_role} first"
             )
-            if cursor.rowcount == 0:
-                raise UserStoreError(f"no user with id {user_id!r}")
 
-        return await self.get_user(user_id)
+    def _update(self, user: User, column: str, value, action: str, by: Actor) -> User:
+        self._db.execute(
+            f"UPDATE users SET {column} = ?, updated_at = ? WHERE id = ?",
+            (value, _now(), user.id),
+        )
+        changed = self._get_user(user.id)
+        self._audit(by, action, user.id, _audited(user), _audited(changed))
+        return changed
 
-    async def add_api_key(self, user_id: str) -> str:
-        user = await self.get_user(user_id)
-        if user is None:
-            raise UserStoreError(f"no user with id {user_id!r}")
+    async def add_api_key(self, user_id: str, *, by: Actor = COMMAND_LINE) -> str:
+        with self._transaction():
+            return self._insert_key(self._existing_user(user_id), by)
+
+    async def rotate_api_key(
+        self, user_id: str, *, by: Actor = COMMAND_LINE
+    ) -> tuple[ApiKeyInfo, str]:
+        """Issue a new key and revoke every older one of the user, at once."""
+        with self._transaction():
+            user = self._existing_user(user_id)
+            revoked = self._db.execute(
+                "UPDATE api_keys SET revoked_at = ? "
+                "WHERE user_id = ? AND revoked_at IS NULL RETURNING prefix",
+                (_now(), user_id),
+            ).fetchall()
+            for (prefix,) in revoked:
+                self._audit(by, "api_key.revoke", user_id, {"prefix": prefix}, None)
+            key = self._insert_key(user, by)
+            info = self._key_info(parse_prefix(key))
+        return info, key
+
+    def _insert_key(self, user: User, by: Actor) -> str:
         if user.type != "service":
-            raise UserStoreError(f"user {user_id!r} is not a service user")
+            raise StoreConflict(f"user {user.id!r} is not a service user")
 
         key, prefix, key_hash = new_api_key()
-        with self._transaction():
-            self._db.execute(
-                "INSERT INTO api_keys (prefix, user_id, key_hash, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (prefix, user_id, key_hash, _now()),
-            )
+        self._db.execute(
+            "INSERT INTO api_keys (prefix, user_id, key_hash, created_at) "
+            "VALUES (?, ?, ?, ?)",
+            (prefix, user.id, key_hash, _now()),
+        )
+        self._audit(by, "api_key.create", user.id, None, {"prefix": prefix})
         return key
 
     async def list_api_keys(self, user_id: str) -> list[ApiKeyInfo]:
-        user = await self.get_user(user_id)
+        user = self._get_user(user_id)
         if user is None or user.type != "service":
-            raise UserStoreError(f"no service user with id {user_id!r}")
+            raise UserNotFound(f"no service user with id {user_id!r}")
 
         rows = self._db.execute(
-            "SELECT prefix, user_id, created_at, revoked_at FROM api_keys "
-            "WHERE user_id = ? ORDER BY created_at",
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE user_id = ? "
+            "ORDER BY created_at, prefix",
             (user_id,),
         ).fetchall()
         return [ApiKeyInfo(*row) for row in rows]
 
-    async def revoke_api_key(self, prefix: str) -> ApiKeyInfo:
-        """Revoke a key named by its prefix, `gwk_PREFIX`, or the whole key."""
+    async def revoke_api_key(
+        self, prefix: str, *, user_id: str | None = None, by: Actor = COMMAND_LINE
+    ) -> ApiKeyInfo:
+        """Revoke a key named by its prefix, `gwk_PREFIX`, or the whole key.
+
+        With `user_id`, only a key of that user is revoked.
+        """
         prefix = prefix.removeprefix("gwk_").partition("_")[0]
         with self._transaction():
-            cursor = self._db.execute(
+            row = self._db.execute(
                 "UPDATE api_keys SET revoked_at = ? "
-                "WHERE prefix = ? AND revoked_at IS NULL",
-                (_now(), prefix),
-            )
-            if cursor.rowcount == 0:
-                raise UserStoreError(f"no active API key with prefix {prefix!r}")
+                "WHERE prefix = ? AND revoked_at IS NULL AND user_id = coalesce(?, user_id) "
+                "RETURNING user_id",
+                (_now(), prefix, user_id),
+            ).fetchone()
+            if row is None:
+                raise UserNotFound(f"no active API key with prefix {prefix!r}")
+            self._audit(by, "api_key.revoke", row[0], {"prefix": prefix}, None)
+            return self._key_info(prefix)
 
+    def _key_info(self, prefix: str) -> ApiKeyInfo:
         row = self._db.execute(
-            "SELECT prefix, user_id, created_at, revoked_at FROM api_keys "
-            "WHERE prefix = ?",
-            (prefix,),
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE prefix = ?", (prefix,)
         ).fetchone()
         return ApiKeyInfo(*row)
+
+    def _audit(self, by: Actor, action: str, target: str, before, after) -> None:
+        self._db.execute(
+            "INSERT INTO audit (at, actor, action, target, before, after, request_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                _now(),
+                by.user_id,
+                action,
+                target,
+                None if before is None else json.dumps(before, sort_keys=True),
+                None if after is None else json.dumps(after, sort_keys=True),
+                by.request_id,
+            ),
+        )
+
+    async def list_audit(
+        self, *, before_id: int | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """Audit entries, newest first, older than the entry `before_id`."""
+        rows = self._db.execute(
+            "SELECT id, at, actor, action, target, before, after, request_id "
+            "FROM audit WHERE id < coalesce(?, 9223372036854775807) "
+            "ORDER BY id DESC LIMIT ?",
+            (before_id, limit),
+        ).fetchall()
+        return [
+            AuditEntry(
+                row[0], row[1], row[2], row[3], row[4],
+                None if row[5] is None else json.loads(row[5]),
+                None if row[6] is None else json.loads(row[6]),
+                row[7],
+            )
+            for row in rows
+        ]
 
     async def ping(self) -> None:
         self._db.execute("SELECT 1").fetchone()
@@ -198,10 +355,10 @@ class _Transaction:
         self._db.execute("ROLLBACK" if error_type else "COMMIT")
 
 
-def _integrity_message(error: sqlite3.IntegrityError, user_id: str, email: str) -> str:
+def _conflict(error: sqlite3.IntegrityError, user_id: str, email: str) -> UserStoreError:
     text = str(error)
-    if "users.email" in text:
-        return f"a user with email {email!r} already exists"
+    if "email" in text:
+        return StoreConflict(f"a user with email {email!r} already exists")
     if "users.id" in text:
-        return f"a user with id {user_id!r} already exists"
-    return f"the store rejected the change: {text}"
+        return StoreConflict(f"a user with id {user_id!r} already exists")
+    return UserStoreError(f"the store rejected the change: {text}")

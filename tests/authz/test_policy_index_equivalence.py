@@ -13,6 +13,7 @@ import pytest
 
 from gateway.authz.policy import Policy, load_policy
 from gateway.authz.reference import RELATIONS, compare_with_casbin, compiled_allows
+from gateway.authz.user_admin import USER_RESOURCES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODEL_FILE = PROJECT_ROOT / "policies" / "model.conf"
@@ -45,12 +46,19 @@ def casbin_disagreements(
     return mismatches
 
 
+def relations_of(resource: str, roles) -> tuple[str, ...]:
+    """Object relations to ask about: for users and API keys, also every role."""
+    if resource in USER_RESOURCES:
+        return (*roles, *RELATIONS)
+    return RELATIONS
+
+
 def every_request(roles, actions) -> list[tuple[str, str, str, str]]:
     return [
         (role, resource, action, relation)
         for role in roles
         for resource, action in sorted(actions)
-        for relation in RELATIONS
+        for relation in relations_of(resource, roles)
     ]
 
 
@@ -138,6 +146,12 @@ def synthetic_vocabulary(rng: random.Random) -> Vocabulary:
     return Vocabulary(roles, actions)
 
 
+def scopes_of(resource: str, roles) -> tuple[str, ...]:
+    if resource in USER_RESOURCES:
+        return ("all", *roles)
+    return ("all", "own")
+
+
 def random_roles_csv(rng: random.Random, vocabulary: Vocabulary) -> str:
     """Return a valid roles.csv with random `p` and `g` rows and random layout.
 
@@ -157,7 +171,7 @@ def random_roles_csv(rng: random.Random, vocabulary: Vocabulary) -> str:
         ("p", role, resource, action, scope)
         for role in roles
         for resource, action in sorted(vocabulary.actions)
-        for scope in ("all", "own")
+        for scope in scopes_of(resource, roles)
     ]
     permissions = rng.sample(candidates, rng.randint(0, min(80, len(candidates))))
 
@@ -186,11 +200,11 @@ def random_requests(
     return [
         (
             rng.choice(roles),
-            rng.choice(resources),
+            resource,
             rng.choice(actions),
-            rng.choice(RELATIONS),
+            rng.choice(relations_of(resource, vocabulary.roles)),
         )
-        for _ in range(count)
+        for resource in rng.choices(resources, k=count)
     ]
 
 

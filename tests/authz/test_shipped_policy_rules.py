@@ -111,7 +111,7 @@ def test_table_covers_every_routed_action(shipped_config):
     listed = [(resource, action) for resource, action, *_ in PERMISSIONS]
 
     assert len(listed) == len(set(listed)), "a (resource, action) is listed twice"
-    assert set(listed) == set(shipped_config.actions)
+    assert set(listed) == set(shipped_config.routed_actions)
 
 
 def test_config_ranks_roles_highest_first(shipped_config):
@@ -134,7 +134,7 @@ def test_shipped_policy_grants_product_scope(policy, role, resource, action, sco
 def test_higher_role_keeps_lower_permissions(policy, shipped_config, higher, lower):
     rank = {DENY: 0, OWN: 1, ALL: 2}
     narrower = []
-    for resource, action in sorted(shipped_config.actions):
+    for resource, action in sorted(shipped_config.routed_actions):
         higher_grant = policy.authorize(higher, resource, action)
         lower_grant = policy.authorize(lower, resource, action)
         higher_scope = higher_grant.scope if higher_grant else DENY

@@ -51,7 +51,7 @@ def test_check_rejects_changed_matcher_with_line(write_config, shipped_text, tmp
     result = run_check(config_file)
 
     assert result.exit_code == 1
-    assert f"Error: {model_file}:24: [matchers] m is not the supported model" in (
+    assert f"Error: {model_file}:26: [matchers] m is not the supported model" in (
         result.output
     )
 
@@ -70,7 +70,7 @@ def test_check_rejects_unparsable_matcher_cleanly(write_config, shipped_text, tm
     assert result.exception is None or isinstance(result.exception, SystemExit), (
         f"check raised {result.exception!r}"
     )
-    assert f"Error: {model_file}:24: " in result.output
+    assert f"Error: {model_file}:26: " in result.output
 
 
 def test_check_rejects_duplicate_route(write_config, shipped_text):

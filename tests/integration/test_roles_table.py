@@ -207,4 +207,4 @@ async def test_table_covers_every_action(gateway):
         match = gateway.running.gateway.snapshot.routes.match(row.method, segments)
         covered.add((match.route.resource, match.route.action))
 
-    assert covered == set(gateway.config.actions)
+    assert covered == set(gateway.config.routed_actions)

@@ -69,7 +69,7 @@ class Credentials:
             "token-signature": self.token.rsplit(".", 1)[1],
             "expired-token-signature": self.expired_token.rsplit(".", 1)[1],
             "api-key": self.api_key,
-            "api-key-secret": self.api_key.rsplit("_", 1)[1],
+            "api-key-secret": self.api_key.split("_", 2)[2],
             "hmac-secret": self.hmac_secret,
         }
 

@@ -198,7 +198,7 @@ async def test_api_key_finds_service_user(store):
 async def test_api_key_stored_only_as_hash(store, database):
     await add_service(store)
     key = await store.add_api_key("svc-1")
-    secret = key.rsplit("_", 1)[1]
+    secret = key.split("_", 2)[2]  # gwk_PREFIX_SECRET; the secret may hold "_"
 
     rows = read_rows(database, "SELECT prefix, user_id, key_hash FROM api_keys")
     stored_text = "\n".join(str(value) for row in rows for value in row)
@@ -257,9 +257,9 @@ async def test_revoked_api_key_rejected(store, database):
 
 
 def replace_secret(key: str) -> str:
-    prefix, secret = key.rsplit("_", 1)
+    scheme, prefix, secret = key.split("_", 2)  # the secret may hold "_"
     changed = ("B" if secret[0] == "A" else "A") + secret[1:]
-    return f"{prefix}_{changed}"
+    return f"{scheme}_{prefix}_{changed}"
 
 
 @pytest.mark.parametrize(
@@ -267,7 +267,7 @@ def replace_secret(key: str) -> str:
     [
         pytest.param(lambda key: replace_secret(key), id="wrong-secret"),
         pytest.param(
-            lambda key: "gwk_000000000000_" + key.rsplit("_", 1)[1], id="unknown-prefix"
+            lambda key: "gwk_000000000000_" + key.split("_", 2)[2], id="unknown-prefix"
         ),
         pytest.param(lambda key: "gwk_000000000000_" + "A" * 43, id="unknown-key"),
         pytest.param(lambda key: key[:-1], id="truncated"),

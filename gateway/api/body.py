@@ -1,0 +1,35 @@
+"""Request bodies of the gateway's API: small JSON objects checked by the document."""
+
+from __future__ import annotations
+
+from gateway.api.call import Call
+from gateway.api.document import ApiDocument
+from gateway.authz.fields import parse_json_object, read_body
+from gateway.errors import BadRequest
+from gateway.forward.body import check_body_headers
+
+MAX_BODY_BYTES = 64 * 1024
+_JSON = frozenset({"application/json"})
+
+
+async def json_body(call: Call, document: ApiDocument, schema: str) -> dict:
+    """The request's JSON object, valid for `schema`, or raise 400, 413, 415 or 422."""
+    request = call.request
+    if not request.body_exists:
+        raise BadRequest("This endpoint needs a JSON object in the request body.",
+                         reason="body_missing")
+
+    check_body_headers(request.headers, _JSON)
+    body = await read_body(request, call.snapshot.config.limits, MAX_BODY_BYTES)
+    return document.check(schema, parse_json_object(body))
+
+
+async def no_body(call: Call) -> None:
+    """Refuse a body other than an empty one or `{}` on an endpoint that takes none."""
+    request = call.request
+    if not request.body_exists:
+        return
+
+    body = await read_body(request, call.snapshot.config.limits, MAX_BODY_BYTES)
+    if body.strip() not in (b"", b"{}"):
+        raise BadRequest("This endpoint takes no request body.", reason="body_unexpected")

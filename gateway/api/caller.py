@@ -1,0 +1,96 @@
+"""Who calls the gateway's API: a bearer token, an API key, or a page session.
+
+A session cookie is a credential that the browser attaches by itself, so a
+request that changes state with it must also prove it comes from the
+gateway's own page: an Origin header of the gateway's public URL and the
+session's CSRF token in X-CSRF-Token.  Bearer tokens and API keys are sent
+deliberately and need neither.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from aiohttp import web
+from yarl import URL
+
+from gateway.authn import Authenticator, Principal
+from gateway.errors import Forbidden, Unauthenticated
+from gateway.snapshot import Snapshot
+from gateway.store import Session, SQLiteSessionStore, UserStore
+
+SESSION_COOKIE = "__Host-gateway-session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    principal: Principal
+    session: Session | None = None
+    session_token: str | None = None
+
+
+class CallerAuthenticator:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        store: UserStore,
+        sessions: SQLiteSessionStore,
+    ) -> None:
+        self._authenticator = authenticator
+        self._store = store
+        self._sessions = sessions
+
+    async def authenticate(self, request: web.BaseRequest, snapshot: Snapshot) -> Caller:
+        token = _session_cookie(request)
+        if token is None:
+            principal = await self._authenticator.authenticate(
+                request.headers,
+                snapshot.jwt,
+                api_key_header=snapshot.config.api_key_header,
+                roles=snapshot.roles,
+            )
+            return Caller(principal)
+
+        if "Authorization" in request.headers or (
+            snapshot.config.api_key_header in request.headers
+        ):
+            raise Unauthenticated("Send exactly one credential.",
+                                  reason="credentials_ambiguous")
+        session = self._sessions.find_session(token)
+        if session is None:
+            raise Unauthenticated("The session has ended; sign in again with a "
+                                  "new login link.", reason="session_invalid")
+
+        user = await self._store.get_user(session.user_id)
+        if user is None:
+            raise Unauthenticated("The session's user no longer exists.",
+                                  reason="session_invalid")
+        principal = self._authenticator.principal(user, "session", snapshot.roles,
+                                                  expires_at=session.expires_at)
+        caller = Caller(principal, session, token)
+        if request.method not in SAFE_METHODS:
+            _check_same_origin(request, snapshot, session)
+        return caller
+
+
+def _session_cookie(request: web.BaseRequest) -> str | None:
+    if "Cookie" not in request.headers:
+        return None
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+def _check_same_origin(request: web.BaseRequest, snapshot: Snapshot,
+                       session: Session) -> None:
+    expected = str(URL(snapshot.config.gateway_api.public_url).origin())
+    origins = request.headers.getall("Origin", [])
+    if origins != [expected]:
+        raise Forbidden(f"A change made with a session must come from {expected}.",
+                        reason="csrf_origin")
+
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+        raise Forbidden(f"A change made with a session needs the session's "
+                        f"{CSRF_HEADER} header.", reason="csrf_token")

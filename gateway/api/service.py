@@ -1,0 +1,157 @@
+"""The gateway's own API and pages: matched before the proxied routes, never forwarded.
+
+Paths under `gateway_api.prefix` (default `/gateway/`) reach this service
+after the same target, Host and override checks as every request; anything
+under the prefix that is not an endpoint below gets 404 from the gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.api import pages
+from gateway.api.audit import AuditEndpoints
+from gateway.api.call import SECURITY_HEADERS, Call
+from gateway.api.caller import CallerAuthenticator
+from gateway.api.document import ApiDocument
+from gateway.api.session import SessionEndpoints
+from gateway.api.users import UserEndpoints
+from gateway.authn import Authenticator
+from gateway.errors import MethodNotAllowed, NotFound
+from gateway.observe.decision_log import DecisionRecord
+from gateway.routing.target import Target
+from gateway.snapshot import Snapshot
+from gateway.store import SQLiteSessionStore, UserStore
+
+Handler = Callable[[Call, ApiDocument], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # below the prefix; "{name}" is one path segment
+    handler: Handler
+    resource: str | None = None
+    action: str | None = None
+    credentials: bool = True
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return tuple(self.path.split("/"))
+
+
+async def _redirect_to_page(call: Call, document: ApiDocument) -> web.Response:
+    response = web.Response(status=308, headers=SECURITY_HEADERS)
+    response.headers["Location"] = call.snapshot.config.gateway_api.prefix + "users/"
+    return response
+
+
+class GatewayApi:
+    def __init__(
+        self,
+        store: UserStore,
+        sessions: SQLiteSessionStore,
+        authenticator: Authenticator,
+        on_user_change: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._callers = CallerAuthenticator(authenticator, store, sessions)
+        self._documents: dict[tuple, ApiDocument] = {}
+        users = UserEndpoints(store, on_user_change)
+        session = SessionEndpoints(store, sessions, authenticator)
+        audit = AuditEndpoints(store)
+        self._endpoints = (
+            Endpoint("GET", "users/", pages.users_page, credentials=False),
+            Endpoint("GET", "users", _redirect_to_page, credentials=False),
+            Endpoint("GET", "static/{file}", pages.static_file, credentials=False),
+            Endpoint("GET", "login", session.login, credentials=False),
+            Endpoint("GET", "v1/openapi.json", pages.openapi_document,
+                     credentials=False),
+            Endpoint("GET", "v1/session", session.get_session),
+            Endpoint("DELETE", "v1/session", session.end_session),
+            Endpoint("GET", "v1/users", users.list_users, "users", "list"),
+            Endpoint("POST", "v1/users", users.create_user, "users", "create"),
+            Endpoint("GET", "v1/users/{id}", users.get_user, "users", "read"),
+            Endpoint("DELETE", "v1/users/{id}", users.delete_user, "users", "delete"),
+            Endpoint("PUT", "v1/users/{id}/role", users.change_role,
+                     "users", "update_role"),
+            Endpoint("POST", "v1/users/{id}/deactivate", users.deactivate,
+                     "users", "deactivate"),
+            Endpoint("POST", "v1/users/{id}/activate", users.activate,
+                     "users", "activate"),
+            Endpoint("GET", "v1/users/{id}/keys", users.list_keys, "api_keys", "list"),
+            Endpoint("POST", "v1/users/{id}/keys", users.rotate_key,
+                     "api_keys", "create"),
+            Endpoint("DELETE", "v1/users/{id}/keys/{prefix}", users.revoke_key,
+                     "api_keys", "revoke"),
+            Endpoint("GET", "v1/audit", audit.list_audit, "audit", "list"),
+        )
+
+    def serves(self, target: Target, snapshot: Snapshot) -> bool:
+        prefix = snapshot.config.gateway_api.prefix
+        return (target.path + "/").startswith(prefix)
+
+    async def handle(self, request: web.BaseRequest, target: Target,
+                     snapshot: Snapshot, record: DecisionRecord) -> web.StreamResponse:
+        settings = snapshot.config.gateway_api
+        relative = target.segments[len(settings.prefix.strip("/").split("/")):]
+        endpoint, params = self._match(request.method, relative)
+        record.route = f"{endpoint.method} {settings.prefix}{endpoint.path}"
+        record.resource = endpoint.resource
+        record.action = endpoint.action
+
+        call = Call(request, snapshot, record, params, target.query_string)
+        if endpoint.credentials:
+            call.caller = await self._callers.authenticate(request, snapshot)
+            principal = call.caller.principal
+            record.subject = principal.user_id
+            record.role = principal.role
+            record.user_type = principal.user_type
+
+        response = await endpoint.handler(call, self._document(snapshot))
+        record.decision = "allow"
+        record.reason = "allowed"
+        return response
+
+    def _match(self, method: str, segments: tuple[str, ...]) -> tuple[Endpoint, dict]:
+        method = "GET" if method == "HEAD" else method
+        allowed = []
+        for endpoint in self._endpoints:
+            params = _match_segments(endpoint.segments, segments)
+            if params is None:
+                continue
+            if endpoint.method == method:
+                return endpoint, params
+            allowed.append(endpoint.method)
+
+        if allowed:
+            raise MethodNotAllowed(f"This endpoint takes {', '.join(allowed)}.",
+                                   allowed=allowed)
+        raise NotFound("No endpoint of the gateway's API has this path.",
+                       reason="no_endpoint")
+
+    def _document(self, snapshot: Snapshot) -> ApiDocument:
+        key = (snapshot.config.roles, snapshot.config.gateway_api.api_prefix)
+        document = self._documents.get(key)
+        if document is None:
+            document = self._documents[key] = ApiDocument(*key)
+        return document
+
+
+def _match_segments(template: tuple[str, ...],
+                    segments: tuple[str, ...]) -> dict[str, str] | None:
+    if len(template) != len(segments):
+        return None
+
+    params = {}
+    for expected, actual in zip(template, segments):
+        if expected.startswith("{"):
+            if not actual:
+                return None
+            params[expected[1:-1]] = actual
+        elif expected != actual:
+            return None
+
+    return params

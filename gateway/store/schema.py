@@ -1,0 +1,108 @@
+"""The SQLite schema of the store, and the upgrade of older database files.
+
+`PRAGMA user_version` records the schema a file has.  Version 0 files (users
+and API keys only, emails unique by SQLite's ASCII-only NOCASE) are upgraded in
+one transaction when the store opens them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+VERSION = 1
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS users (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    email       TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    role        TEXT NOT NULL,
+    type        TEXT NOT NULL CHECK (type IN ('standard', 'service')),
+    active      INTEGER NOT NULL DEFAULT 1,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    prefix      TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    key_hash    TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    revoked_at  TEXT
+);
+CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys(user_id);
+"""
+
+_VERSION_1 = """
+ALTER TABLE users ADD COLUMN email_key TEXT;
+CREATE INDEX IF NOT EXISTS users_listing ON users(created_at, id);
+CREATE TABLE IF NOT EXISTS audit (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    before      TEXT,
+    after       TEXT,
+    request_id  TEXT
+);
+CREATE TABLE IF NOT EXISTS login_codes (
+    code_hash   TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    expires_at  REAL NOT NULL,
+    used_at     REAL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash  TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at  REAL NOT NULL,
+    expires_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
+"""
+
+
+def email_key(email: str) -> str:
+    """The form of an email that uniqueness is checked on: case folded."""
+    return email.casefold()
+
+
+def open_database(path) -> sqlite3.Connection:
+    """Open (creating or upgrading) the store's database file."""
+    # isolation_level=None: transactions are opened explicitly, BEGIN IMMEDIATE.
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA busy_timeout = 5000")
+
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        _upgrade(db)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return db
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version >= VERSION:
+        return
+
+    _run_script(db, _TABLES)
+    _run_script(db, _VERSION_1)
+    rows = db.execute("SELECT id, email FROM users").fetchall()
+    for user_id, email in rows:
+        db.execute("UPDATE users SET email_key = ? WHERE id = ?",
+                   (email_key(email), user_id))
+    # Fails, and the upgrade with it, if two stored emails differ only in case
+    # outside ASCII; the file then stays as it was.
+    db.execute("CREATE UNIQUE INDEX users_email_key ON users(email_key)")
+    db.execute(f"PRAGMA user_version = {VERSION}")
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT the open transaction first.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
