@@ -147,7 +147,7 @@ def login_link(config_file: Path, user_id: str) -> None:
         code = sessions.create_login_code(user_id, settings.login_link_seconds)
     finally:
         sessions.close()
-    click.echo(f"{settings.public_url}{settings.prefix}login?code={code}")
+    click.echo(f"{settings.link_base}{settings.prefix}login?code={code}")
     click.echo(f"(valid once, for {settings.login_link_seconds:g} seconds)", err=True)
 
 

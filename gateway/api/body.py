@@ -13,7 +13,7 @@ _JSON = frozenset({"application/json"})
 
 
 async def json_body(call: Call, document: ApiDocument, schema: str) -> dict:
-    """The request's JSON object, valid for `schema`, or raise 400, 413, 415 or 422."""
+    """Return the request's JSON object, valid for `schema`, or raise 400, 413, 415 or 422."""
     request = call.request
     if not request.body_exists:
         raise BadRequest("This endpoint needs a JSON object in the request body.",

@@ -51,7 +51,7 @@ class Call:
         self.record.policy_line = rule.location()
 
     def query(self, *allowed: str) -> dict[str, str]:
-        """The query parameters, which may be only `allowed` names, each once."""
+        """Return the query parameters, which may be only `allowed` names, each once."""
         query: dict[str, str] = {}
         for key, value in parse_qsl(self.query_string, keep_blank_values=True):
             if key not in allowed:

@@ -1,9 +1,10 @@
 """Who calls the gateway's API: a bearer token, an API key, or a page session.
 
-A session cookie is a credential that the browser attaches by itself, so a
+A session cookie is a credential that the browser attaches by itself.  So a
 request that changes state with it must also prove it comes from the
-gateway's own page: an Origin header of the gateway's public URL and the
-session's CSRF token in X-CSRF-Token.  Bearer tokens and API keys are sent
+gateway's own page: an Origin header of the gateway's public URL, and the
+session's CSRF token in X-CSRF-Token.  With no public URL configured, the
+Origin must be the one of the Host the request was sent to.  Bearer tokens and API keys are sent
 deliberately and need neither.
 """
 
@@ -84,7 +85,12 @@ def _session_cookie(request: web.BaseRequest) -> str | None:
 
 def _check_same_origin(request: web.BaseRequest, snapshot: Snapshot,
                        session: Session) -> None:
-    expected = str(URL(snapshot.config.gateway_api.public_url).origin())
+    public_url = snapshot.config.gateway_api.public_url
+    if public_url is not None:
+        expected = str(URL(public_url).origin())
+    else:
+        # The Host header has passed the allowed_hosts check.
+        expected = f"{request.scheme}://{request.host}"
     origins = request.headers.getall("Origin", [])
     if origins != [expected]:
         raise Forbidden(f"A change made with a session must come from {expected}.",

@@ -2,8 +2,8 @@
 
 The policy decides every operation on the role of the user it is aimed at
 (`gateway.authz.user_admin`).  One rule is kept in code on top of it, because
-it holds whatever the policy says: nobody gives a role above their own, so a
-service user never outranks the person who created it.
+it applies whatever the policy says: no one gives a role above their own.  So
+a service user never outranks the person who created it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,18 @@ from gateway.errors import Forbidden
 
 # Operations that give the target role to someone.
 _GIVING = frozenset({("users", "create"), ("users", "update_role")})
+# Wording of each action on users and API keys in a 403 detail.
+_VERBS = {
+    ("users", "read"): "read users",
+    ("users", "create"): "add users",
+    ("users", "update_role"): "change the role of users",
+    ("users", "deactivate"): "deactivate users",
+    ("users", "activate"): "reactivate users",
+    ("users", "delete"): "delete users",
+    ("api_keys", "list"): "list the API keys of users",
+    ("api_keys", "create"): "issue API keys to users",
+    ("api_keys", "revoke"): "revoke the API keys of users",
+}
 
 
 class UserAdminRules:
@@ -30,17 +42,20 @@ class UserAdminRules:
         """Return the row allowing `action` on a user with `target_role`, or raise."""
         rule = self._policy.targets(principal.role, resource, action).get(target_role)
         if rule is None:
-            what = "users" if resource == "users" else "API keys of users"
             raise Forbidden(
-                f"Role {principal.role!r} may not {action} {what} with role "
-                f"{target_role!r}.",
+                f"Role {principal.role!r} may not "
+                f"{_VERBS.get((resource, action), f'{action} {resource} of users')} "
+                f"with role {target_role!r}.",
                 reason="policy_denied",
             )
         return rule
 
     def require_giving(self, principal: Principal, action: str, role: str) -> PolicyRule:
         """Like `require` for a role being given, which must not outrank the giver."""
-        rule = self.require(principal, "users", action, role)
+        rule = self._policy.targets(principal.role, "users", action).get(role)
+        if rule is None:
+            raise Forbidden(f"Role {principal.role!r} may not give the role {role!r}.",
+                            reason="policy_denied")
         if not self.may_give(principal, role):
             raise Forbidden(
                 f"Role {principal.role!r} may not give the higher role {role!r}.",
@@ -67,7 +82,7 @@ class UserAdminRules:
         return self._rank.get(role, -1) >= self._rank.get(principal.role, len(self._roles))
 
     def permissions(self, principal: Principal) -> dict[str, bool | list[str]]:
-        """What the principal may do, in the terms the users page needs."""
+        """Return what the principal may do, in the terms the users page needs."""
         permissions: dict[str, bool | list[str]] = {}
         for resource, action in sorted(USER_ADMIN_ACTIONS):
             name = f"{resource}.{action}"

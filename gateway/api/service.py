@@ -1,7 +1,7 @@
 """The gateway's own API and pages: matched before the proxied routes, never forwarded.
 
 Paths under `gateway_api.prefix` (default `/gateway/`) reach this service
-after the same target, Host and override checks as every request; anything
+after the same target, Host and override checks as every request.  Anything
 under the prefix that is not an endpoint below gets 404 from the gateway.
 """
 
@@ -111,8 +111,9 @@ class GatewayApi:
             record.user_type = principal.user_type
 
         response = await endpoint.handler(call, self._document(snapshot))
-        record.decision = "allow"
-        record.reason = "allowed"
+        if response.status < 400:
+            record.decision = "allow"
+            record.reason = "allowed"
         return response
 
     def _match(self, method: str, segments: tuple[str, ...]) -> tuple[Endpoint, dict]:

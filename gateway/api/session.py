@@ -9,6 +9,7 @@ subdomain can set or overwrite it), HttpOnly and SameSite=Strict.
 
 from __future__ import annotations
 
+import html
 from datetime import datetime, timezone
 
 from aiohttp import web
@@ -18,8 +19,27 @@ from gateway.api.caller import SESSION_COOKIE
 from gateway.api.document import ApiDocument
 from gateway.api.rules import UserAdminRules
 from gateway.authn import Authenticator
-from gateway.errors import BadRequest, Forbidden, Unauthenticated
+from gateway.errors import BadRequest, Forbidden, GatewayError, Unauthenticated
 from gateway.store import SQLiteSessionStore, UserStore
+
+
+def refusal_page(call: Call, error: GatewayError) -> web.Response:
+    """Render a refused sign-in as a page, because a person opened the link in a browser."""
+    call.record.reason = error.reason
+    body = _REFUSAL_PAGE.format(title=html.escape(error.title),
+                                detail=html.escape(error.detail))
+    response = web.Response(status=error.status, text=body, content_type="text/html",
+                            headers=SECURITY_HEADERS)
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; frame-ancestors 'none'"
+    )
+    return response
+
+
+_REFUSAL_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
+<body><h1>Not signed in</h1><p>{detail}</p></body></html>
+"""
 
 
 def _timestamp(seconds: float | None) -> str | None:
@@ -42,19 +62,23 @@ class SessionEndpoints:
     async def login(self, call: Call, document: ApiDocument) -> web.Response:
         code = call.query("code").get("code")
         if not code:
-            raise BadRequest("A login link holds a code; open the whole link.",
+            raise BadRequest("The login code is missing; open the whole link.",
                              reason="login_code_missing")
 
         user_id = self._sessions.consume_login_code(code)
         user = await self._store.get_user(user_id) if user_id is not None else None
         if user is None:
-            raise Unauthenticated("The login link is invalid, used or expired; print "
-                                  "a new one with `gateway login-link`.",
-                                  reason="login_code_invalid")
-        self._authenticator.principal(user, "session", call.snapshot.roles)
+            return refusal_page(call, Unauthenticated(
+                "The login link is invalid, used or expired; print a new one with "
+                "gateway login-link.", reason="login_code_invalid"))
+        try:
+            self._authenticator.principal(user, "session", call.snapshot.roles)
+        except GatewayError as error:
+            return refusal_page(call, error)
         if user.type != "standard":
-            raise Forbidden("Service users authenticate with an API key.",
-                            reason="service_user_session")
+            return refusal_page(call, Forbidden(
+                "Service users authenticate with an API key.",
+                reason="service_user_session"))
 
         settings = call.snapshot.config.gateway_api
         token, _ = self._sessions.create_session(user.id, settings.session_seconds)

@@ -1,6 +1,6 @@
 """Users, service users and API keys: the endpoints under /gateway/v1/users.
 
-Each endpoint finds the user it is aimed at, asks the policy about that
+Each endpoint finds the user it is aimed at, checks the policy for that
 user's role, and makes the change in one store transaction that also writes
 the audit row.  The store refuses what would remove the last active owner,
 whatever the policy allows.
@@ -237,7 +237,10 @@ def _store_errors() -> Iterator[None]:
     except LastOwner as error:
         raise Conflict(_sentence(error), reason="last_owner") from None
     except StoreConflict as error:
-        raise Conflict(_sentence(error)) from None
+        conflict = Conflict(_sentence(error))
+        if error.field is not None:
+            conflict.extensions["field"] = error.field
+        raise conflict from None
     except UserNotFound as error:
         raise NotFound(_sentence(error), reason="user_not_found") from None
 

@@ -7,7 +7,7 @@ users it may act on:
 
     p, administrator, users, delete, chat_operator
 
-Listing users is filtered the same way: a role sees the users whose role it
+Listing users is filtered the same way: a role gets the users whose role it
 may `list`.
 """
 

@@ -206,10 +206,10 @@ def _build_gateway_api(data: dict[str, Any], listen: dict[str, Any]) -> GatewayA
     host = listen.get("host", "127.0.0.1")
     if ":" in host:
         host = f"[{host}]"
-    default_url = f"http://{host}:{listen.get('port', 8080)}"
     return GatewayApiConfig(
         prefix=data.get("prefix", "/gateway/"),
-        public_url=data.get("public_url", default_url),
+        public_url=data.get("public_url"),
+        listen_url=f"http://{host}:{listen.get('port', 8080)}",
         login_link_seconds=float(data.get("login_link_seconds", 300)),
         session_seconds=float(data.get("session_seconds", 8 * 3600)),
     )

@@ -79,9 +79,16 @@ class GatewayApiConfig:
     """The gateway's own API and pages, served under `prefix`, never forwarded."""
 
     prefix: str  # "/gateway/": the API under /gateway/v1/, the page /gateway/users/
-    public_url: str  # origin of login links; state-changing cookie requests come from it
+    # Origin of login links and of the users page.  None: login links name the
+    # listen address, and the page's origin is the request's Host.
+    public_url: str | None
+    listen_url: str
     login_link_seconds: float
     session_seconds: float
+
+    @property
+    def link_base(self) -> str:
+        return self.public_url or self.listen_url
 
     @property
     def api_prefix(self) -> str:

@@ -2,13 +2,15 @@
 
 `gateway check` prints them after the files pass validation: routes that no
 role may use, route templates that another route's literal segment takes a
-value from, and "own" grants on routes that have no way to learn ownership.
+value from, "own" grants on routes that have no way to learn ownership, and
+rows that let a role other than the highest change users of the highest role.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from gateway.authz.user_admin import USER_ADMIN_ACTIONS, USER_RESOURCES
 from gateway.config.model import RouteConfig
 from gateway.snapshot import Snapshot
 
@@ -19,6 +21,7 @@ def find_problems(snapshot: Snapshot) -> list[str]:
         *_routes_no_role_may_use(snapshot, routes),
         *_shadowed_parameters(snapshot, routes),
         *_unverifiable_own_grants(snapshot, routes),
+        *_non_owners_changing_owners(snapshot),
     ]
 
 
@@ -90,6 +93,32 @@ def _unverifiable_own_grants(snapshot, routes) -> list[str]:
                     f"{Path(rule.file)}:{rule.line}: the 'own' grant of {rule.role} "
                     f"cannot be checked on {route.name}, which has no object or "
                     "filter, so it always gets 403"
+                )
+
+    return found
+
+
+# Operations that change a user or its keys; reading and listing do not.
+_CHANGES = sorted(
+    (resource, action)
+    for resource, action in USER_ADMIN_ACTIONS
+    if resource in USER_RESOURCES and action not in ("list", "read")
+)
+
+
+def _non_owners_changing_owners(snapshot) -> list[str]:
+    policy = snapshot.policy
+    owner = snapshot.config.roles[0]
+    found = []
+    for role in snapshot.config.roles[1:]:
+        for resource, action in _CHANGES:
+            rule = policy.targets(role, resource, action).get(owner)
+            if rule is not None:
+                what = "users" if resource == "users" else "API keys of users"
+                found.append(
+                    f"{Path(rule.file)}:{rule.line}: {role} may {action} {what} "
+                    f"with role {owner}; only the {owner} role should change "
+                    f"{owner}s"
                 )
 
     return found

@@ -57,13 +57,13 @@ class ApiKeyInfo:
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who makes a change, as the audit trail records it."""
+    """The author of a change, as the audit trail records it."""
 
     user_id: str
     request_id: str | None = None
 
 
-# Changes made with the `gateway` command on the machine that holds the store.
+# The author of changes made with the `gateway` command on the store's machine.
 COMMAND_LINE = Actor("cli")
 
 
@@ -98,6 +98,10 @@ class UserNotFound(UserStoreError):
 
 class StoreConflict(UserStoreError):
     """The change contradicts what is stored, such as a second user with one email."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class LastOwner(StoreConflict):

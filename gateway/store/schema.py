@@ -62,7 +62,7 @@ CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
 
 
 def email_key(email: str) -> str:
-    """The form of an email that uniqueness is checked on: case folded."""
+    """Return the case-folded email that uniqueness is checked on."""
     return email.casefold()
 
 

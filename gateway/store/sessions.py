@@ -22,7 +22,7 @@ def _digest(secret: str) -> str:
 
 
 def csrf_token(session_token: str) -> str:
-    """The CSRF token that goes with a session: an HMAC of its token."""
+    """Return the CSRF token of a session: an HMAC of its token."""
     return hmac.new(session_token.encode(), b"csrf", hashlib.sha256).hexdigest()
 
 

@@ -1,8 +1,8 @@
 """SQLite users store: one file, WAL mode, one transaction per change.
 
 Every change and its audit row are written in the same BEGIN IMMEDIATE
-transaction, which holds the database's write lock: two changes never
-interleave, also from different processes, so a rule such as "one active
+transaction, which takes the database's write lock.  So two changes never
+interleave, also from different processes, and a rule such as "one active
 owner remains" is checked on exactly the rows the change commits against.
 
 Calls run on the event loop thread: a primary-key read of a local, cached
@@ -358,7 +358,8 @@ class _Transaction:
 def _conflict(error: sqlite3.IntegrityError, user_id: str, email: str) -> UserStoreError:
     text = str(error)
     if "email" in text:
-        return StoreConflict(f"a user with email {email!r} already exists")
+        return StoreConflict(f"a user with email {email!r} already exists",
+                             field="email")
     if "users.id" in text:
-        return StoreConflict(f"a user with id {user_id!r} already exists")
+        return StoreConflict(f"a user with id {user_id!r} already exists", field="id")
     return UserStoreError(f"the store rejected the change: {text}")

@@ -69,8 +69,18 @@ class ApiClient:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def api(gateway, http: aiohttp.ClientSession) -> ApiClient:
-    async with http.get(gateway.url + API + "/openapi.json") as response:
-        assert response.status == 200
-        document = await response.json()
-    return ApiClient(gateway, http, document)
+async def api_for(http: aiohttp.ClientSession):
+    """Return a function that makes an ApiClient for a test gateway."""
+
+    async def make(gateway) -> ApiClient:
+        async with http.get(gateway.url + API + "/openapi.json") as response:
+            assert response.status == 200
+            document = await response.json()
+        return ApiClient(gateway, http, document)
+
+    return make
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(gateway, api_for) -> ApiClient:
+    return await api_for(gateway)

@@ -18,6 +18,8 @@ EXPORT_ROUTE = (
     "    action: export\n"
 )
 OWN_SEND_BY_PHONE = "p, chat_operator, messages, send_by_phone, own\n"
+ADMIN_DEMOTES_OWNERS = "p, administrator, users, update_role, owner\n"
+MANAGER_DELETES_ANYONE = "p, chat_manager, users, delete, all\n"
 
 
 def write_files(folder: Path, *, routes: str = "", roles: str = "") -> Path:
@@ -44,6 +46,12 @@ WARNINGS = [
                  "the 'own' grant of chat_operator cannot be checked on "
                  "POST /api/1/messages/send_by_phone/",
                  id="own-grant-unverifiable"),
+    pytest.param({"roles": ADMIN_DEMOTES_OWNERS},
+                 "administrator may update_role users with role owner",
+                 id="administrator-changes-owners"),
+    pytest.param({"roles": MANAGER_DELETES_ANYONE},
+                 "chat_manager may delete users with role owner",
+                 id="scope-all-reaches-owners"),
 ]
 
 
