@@ -344,14 +344,19 @@ def explain(config_file, user_id, method, path, object_json, body_json, as_json)
     raise SystemExit(exit_codes.get(decision.decision, 3))
 
 
+TEST_PROGRESS_EVERY = 1000
+
+
 @main.command("test")
 @CONFIG_OPTION
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False,
                                                    path_type=Path))
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as JUnit XML to this file.")
+@click.option("-q", "--quiet", is_flag=True, help="Print failed cases only.")
 @expected_errors
-def test_cases(config_file: Path, files: tuple[Path, ...], junit_file: Path | None):
+def test_cases(config_file: Path, files: tuple[Path, ...], junit_file: Path | None,
+               quiet: bool):
     """Run YAML test cases against the policy files; exit 1 if any fails.
 
     FILES default to tests/*.yaml in the folder of the configured roles.csv.
@@ -368,13 +373,17 @@ def test_cases(config_file: Path, files: tuple[Path, ...], junit_file: Path | No
             raise click.ClickException(f"no test files given and no *.yaml in {folder}")
 
     results = []
+    failed = 0
     for file in files:
         for case in load_cases(file):
             result = run_case(decider, case)
             results.append(result)
-            _echo_result(result)
+            failed += not result.passed
+            if not (quiet and result.passed):
+                _echo_result(result)
+            if len(results) % TEST_PROGRESS_EVERY == 0:
+                click.echo(f"test: {len(results)} cases run, {failed} failed", err=True)
 
-    failed = sum(not result.passed for result in results)
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     if junit_file is not None:
         write_junit(results, junit_file)

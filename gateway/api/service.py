@@ -17,6 +17,7 @@ from gateway.api.audit import AuditEndpoints
 from gateway.api.call import SECURITY_HEADERS, Call
 from gateway.api.caller import CallerAuthenticator
 from gateway.api.document import ApiDocument
+from gateway.api.explain import ExplainEndpoint
 from gateway.api.session import SessionEndpoints
 from gateway.api.users import UserEndpoints
 from gateway.authn import Authenticator
@@ -62,6 +63,7 @@ class GatewayApi:
         users = UserEndpoints(store, on_user_change)
         session = SessionEndpoints(store, sessions, authenticator)
         audit = AuditEndpoints(store)
+        explain = ExplainEndpoint(store)
         self._endpoints = (
             Endpoint("GET", "users/", pages.users_page, credentials=False),
             Endpoint("GET", "users", _redirect_to_page, credentials=False),
@@ -87,6 +89,7 @@ class GatewayApi:
             Endpoint("DELETE", "v1/users/{id}/keys/{prefix}", users.revoke_key,
                      "api_keys", "revoke"),
             Endpoint("GET", "v1/audit", audit.list_audit, "audit", "list"),
+            Endpoint("POST", "v1/explain", explain.explain, "policy", "explain"),
         )
 
     def serves(self, target: Target, snapshot: Snapshot) -> bool:

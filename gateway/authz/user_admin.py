@@ -1,5 +1,8 @@
 """The resources and actions of the gateway's own user administration.
 
+Besides users, API keys and the audit trail, `policy explain` lets a role ask
+how the policy decides a request for any user.
+
 These are decided by the same policy files as the proxied routes.  Actions on
 `users` and `api_keys` are aimed at one user, and the Casbin request's `rel`
 is that user's role, so a `p` row's scope is either `all` or the role of the
@@ -29,6 +32,7 @@ USER_ADMIN_ACTIONS = frozenset(
         ("api_keys", "create"),
         ("api_keys", "revoke"),
         ("audit", "list"),
+        ("policy", "explain"),
     }
 )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gateway.config import Config
 from gateway.policytools.offline import Decision, Subject
-from gateway.store import SQLiteUserStore, UserStoreError
+from gateway.store import SQLiteUserStore, User, UserStoreError
 
 
 def subject_from_store(config: Config, user_id: str) -> Subject:
@@ -30,7 +30,11 @@ def subject_from_store(config: Config, user_id: str) -> Subject:
         finally:
             await store.close()
 
-    user = asyncio.run(read())
+    return subject_of(asyncio.run(read()), user_id)
+
+
+def subject_of(user: User | None, user_id: str) -> Subject:
+    """Return the Subject that `user`, as stored under `user_id`, decides as."""
     if user is None:
         return Subject(role="", user_id=user_id, refusal="user_unknown")
     if not user.active:

@@ -149,7 +149,7 @@ def line_of(data: bytes, row: bytes) -> int:
 def test_shipped_roles_csv_loads(policy_dir, shipped_config):
     policy = load(policy_dir, shipped_config)
 
-    assert len(policy.rules) == 100
+    assert len(policy.rules) == 101
     assert len(policy.inheritance) == 3
 
 

@@ -124,6 +124,32 @@ def test_test_command_reports_failures(tmp_path):
     assert "expected allow, got deny" in failures[0].get("message")
 
 
+def test_test_command_quiet_prints_failures_only(tmp_path):
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(CASES)
+
+    result = run("test", "-c", str(SHIPPED_CONFIG), str(cases), "--quiet")
+
+    assert "PASS" not in result.output
+    assert f"FAIL {cases}:10 wrong expectation" in result.output
+
+
+def test_test_command_progress_on_stderr(tmp_path):
+    case = ("- name: manager reads chat {number}\n"
+            "  as: {{role: chat_manager}}\n"
+            "  request: GET /api/1/chats/{number}/\n"
+            "  expect: allow\n")
+    cases = tmp_path / "cases.yaml"
+    cases.write_text("".join(case.format(number=n) for n in range(1, 1001)))
+
+    result = CliRunner().invoke(main, ["test", "-c", str(SHIPPED_CONFIG), str(cases),
+                                       "--quiet"])
+
+    assert result.exit_code == 0, result.output
+    assert "test: 1000 cases run, 0 failed" in result.stderr
+    assert "test: 1000" not in result.stdout
+
+
 def test_test_command_shipped_cases_pass():
     result = run("test", "-c", str(SHIPPED_CONFIG))
     assert result.exit_code == 0, result.output
