@@ -17,6 +17,7 @@ from aiohttp import web
 
 from gateway.api import GatewayApi
 from gateway.authn import Authenticator, Principal
+from gateway.authz.embed_scope import check_embed_origin, check_embed_route
 from gateway.authz.fields import authorize_fields, fields_set, read_body
 from gateway.authz.ownership import OwnershipResolver
 from gateway.authz.scope import FilterTrust, ScopedRequest, apply_scope
@@ -31,6 +32,7 @@ from gateway.routing.guards import (
     check_host,
     reject_overrides_and_url_credentials,
 )
+from gateway.routing.origin import own_origin
 from gateway.routing.table import RouteMatch
 from gateway.routing.target import Target, parse_target
 from gateway.snapshot import Snapshot
@@ -39,6 +41,9 @@ from gateway.streams.registry import LiveStream, StreamRegistry
 log = logging.getLogger("gateway.pipeline")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,128}")
+# Responses to embed sessions: no Referer carries the view's URL on, and no
+# cache keeps what one session saw.
+EMBED_RESPONSE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +163,11 @@ class Gateway:
         target, match, principal = decided.target, decided.match, decided.principal
         route = match.route
         scope = decided.scope
+        if principal.embed is not None:
+            origin = own_origin(request.scheme, request.host,
+                                config.gateway_api.public_url)
+            check_embed_origin(principal.embed, principal.credential, request.method,
+                               request.headers, origin)
         if request.body_exists:
             check_body_headers(request.headers, route.content_types
                                or config.forwarding.body_content_types)
@@ -214,10 +224,13 @@ class Gateway:
             snapshot.jwt,
             api_key_header=snapshot.config.api_key_header,
             roles=snapshot.roles,
+            allow_embed=True,
         )
         record.subject = principal.user_id
         record.role = principal.role
         record.user_type = principal.user_type
+        if principal.embed is not None:
+            record.embed_session = principal.embed.id
 
         grant = snapshot.policy.authorize(principal.role, route.resource, route.action)
         if grant is None:
@@ -226,6 +239,8 @@ class Gateway:
                 reason="policy_denied",
             )
         record.policy_line = grant.rule.location()
+        if principal.embed is not None:
+            check_embed_route(principal.embed, route, match.params)
         return Authorized(target, match, principal, grant.scope)
 
     async def _open_stream(self, request, snapshot, record, decided: Authorized,
@@ -283,6 +298,12 @@ class Gateway:
         record.decision = "allow"
         record.reason = "allowed"
         record.decision_ms = round((time.perf_counter() - record.started_at) * 1000, 3)
+        response_headers = {forwarding.request_id_header: record.request_id}
+        frame_ancestors = "'none'"
+        if principal.embed is not None:
+            response_headers.update(EMBED_RESPONSE_HEADERS)
+            if match.route.embed == "view":
+                frame_ancestors = principal.embed.origin
         response, upstream_status = await self._forwarder.forward(
             request,
             path=path,
@@ -290,7 +311,8 @@ class Gateway:
             headers=headers,
             body_check=scoped.body_check,
             body=body,
-            response_headers={forwarding.request_id_header: record.request_id},
+            response_headers=response_headers,
+            frame_ancestors=frame_ancestors,
             stream=stream,
         )
         record.upstream_status = upstream_status

@@ -26,4 +26,6 @@ def problem_response(error: GatewayError, request_id: str) -> web.Response:
     )
     response.headers.update(error.headers)
     response.headers["Server"] = SERVER_NAME
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    response.headers["X-Frame-Options"] = "DENY"
     return response

@@ -30,7 +30,12 @@ from gateway.reload import SnapshotReloader
 from gateway.snapshot import Snapshot
 from gateway.streams.registry import StreamRegistry
 from gateway.api import GatewayApi
-from gateway.store import SQLiteSessionStore, SQLiteUserStore, UserStore
+from gateway.store import (
+    SQLiteEmbedStore,
+    SQLiteSessionStore,
+    SQLiteUserStore,
+    UserStore,
+)
 
 log = logging.getLogger("gateway.server")
 
@@ -43,6 +48,7 @@ class RunningGateway:
     stream_session: aiohttp.ClientSession
     store: UserStore
     sessions: SQLiteSessionStore
+    embeds: SQLiteEmbedStore
     port: int
     reloader: SnapshotReloader
     admin_runner: web.AppRunner | None = None
@@ -60,17 +66,19 @@ class RunningGateway:
         await self.stream_session.close()
         await self.store.close()
         self.sessions.close()
+        self.embeds.close()
 
 
 def build_gateway(
     snapshot: Snapshot,
     store: UserStore,
     sessions: SQLiteSessionStore,
+    embeds: SQLiteEmbedStore,
     session: aiohttp.ClientSession,
     stream_session: aiohttp.ClientSession,
 ) -> Gateway:
     config = snapshot.config
-    authenticator = Authenticator(store, session)
+    authenticator = Authenticator(store, session, embeds)
     resolver_timeout = aiohttp.ClientTimeout(
         total=config.upstream.read_timeout, sock_connect=config.upstream.connect_timeout
     )
@@ -82,7 +90,7 @@ def build_gateway(
                              max_per_user=config.stream_max_per_user)
     gateway = Gateway(snapshot, authenticator, resolver, forwarder, streams,
                       GatewayMetrics())
-    gateway.attach_api(GatewayApi(store, sessions, authenticator,
+    gateway.attach_api(GatewayApi(store, sessions, embeds, authenticator,
                                   on_user_change=gateway.recheck_streams))
     return gateway
 
@@ -109,9 +117,11 @@ async def start_gateway(
     config = snapshot.config
     store = SQLiteUserStore(config.store_path, owner_role=config.roles[0])
     sessions = SQLiteSessionStore(config.store_path)
+    embeds = SQLiteEmbedStore(config.store_path)
     session = new_client_session(config.upstream.max_connections)
     stream_session = new_client_session(config.stream_max_open)
-    gateway = build_gateway(snapshot, store, sessions, session, stream_session)
+    gateway = build_gateway(snapshot, store, sessions, embeds, session,
+                            stream_session)
 
     server = GatewayServer(gateway.handle, config.limits)
     runner = web.ServerRunner(server, handle_signals=False)
@@ -130,13 +140,14 @@ async def start_gateway(
         await stream_session.close()
         await store.close()
         sessions.close()
+        embeds.close()
         raise
     bound_port = runner.addresses[0][1]
     log.info("gateway listening on http://%s:%d, upstream %s, policy revision %s",
              host or config.listen_host, bound_port, config.upstream.url,
              snapshot.policy.revision)
     running = RunningGateway(gateway, runner, session, stream_session, store,
-                             sessions, bound_port,
+                             sessions, embeds, bound_port,
                              SnapshotReloader(gateway, config.file, gateway.metrics))
     if config.reload.watch:
         running.watcher = asyncio.create_task(

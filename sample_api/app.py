@@ -2,7 +2,17 @@
 
 from aiohttp import web
 
-from . import account, chats, contacts, dashboards, hooks, lists, messages, streams
+from . import (
+    account,
+    app_view,
+    chats,
+    contacts,
+    dashboards,
+    hooks,
+    lists,
+    messages,
+    streams,
+)
 from .catalog import CATALOG_RESOURCES
 from .errors import json_error_middleware
 from .recorder import RECORDER_KEY, RequestRecorder, recording_middleware
@@ -22,7 +32,17 @@ def create_app(*, ignore_filters: bool = False) -> web.Application:
     app[STORE_KEY] = Store(ignore_filters=ignore_filters)
     app[RECORDER_KEY] = RequestRecorder()
 
-    modules = (chats, messages, streams, contacts, lists, account, dashboards, hooks)
+    modules = (
+        chats,
+        messages,
+        streams,
+        contacts,
+        lists,
+        account,
+        dashboards,
+        hooks,
+        app_view,
+    )
     for module in modules:
         app.add_routes(module.routes)
 

@@ -14,10 +14,10 @@ import hmac
 from dataclasses import dataclass
 
 from aiohttp import web
-from yarl import URL
 
 from gateway.authn import Authenticator, Principal
 from gateway.errors import Forbidden, Unauthenticated
+from gateway.routing.origin import own_origin
 from gateway.snapshot import Snapshot
 from gateway.store import Session, SQLiteSessionStore, UserStore
 
@@ -44,7 +44,24 @@ class CallerAuthenticator:
         self._store = store
         self._sessions = sessions
 
-    async def authenticate(self, request: web.BaseRequest, snapshot: Snapshot) -> Caller:
+    async def authenticate(self, request: web.BaseRequest, snapshot: Snapshot, *,
+                           embed: bool = False) -> Caller:
+        """Return the caller, or raise 401/403.
+
+        With `embed`, only an embed session's credential is taken; without,
+        an embed session's credential is no credential at all.
+        """
+        if embed:
+            principal = await self._authenticator.authenticate(
+                request.headers, snapshot.jwt,
+                api_key_header=snapshot.config.api_key_header,
+                roles=snapshot.roles, allow_embed=True,
+            )
+            if principal.embed is None:
+                raise Forbidden("This endpoint answers embed sessions only.",
+                                reason="embed_only")
+            return Caller(principal)
+
         token = _session_cookie(request)
         if token is None:
             principal = await self._authenticator.authenticate(
@@ -85,12 +102,8 @@ def _session_cookie(request: web.BaseRequest) -> str | None:
 
 def _check_same_origin(request: web.BaseRequest, snapshot: Snapshot,
                        session: Session) -> None:
-    public_url = snapshot.config.gateway_api.public_url
-    if public_url is not None:
-        expected = str(URL(public_url).origin())
-    else:
-        # The Host header has passed the allowed_hosts check.
-        expected = f"{request.scheme}://{request.host}"
+    expected = own_origin(request.scheme, request.host,
+                          snapshot.config.gateway_api.public_url)
     origins = request.headers.getall("Origin", [])
     if origins != [expected]:
         raise Forbidden(f"A change made with a session must come from {expected}.",

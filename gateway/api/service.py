@@ -1,7 +1,8 @@
 """The gateway's own API and pages: matched before the proxied routes, never forwarded.
 
-Paths under `gateway_api.prefix` (default `/gateway/`) reach this service
-after the same target, Host and override checks as every request.  Anything
+Paths under `gateway_api.prefix` (default `/gateway/`) and the embed start
+page reach this service after the same target, Host and override checks as
+every request.  Anything
 under the prefix that is not an endpoint below gets 404 from the gateway.
 """
 
@@ -17,6 +18,7 @@ from gateway.api.audit import AuditEndpoints
 from gateway.api.call import SECURITY_HEADERS, Call
 from gateway.api.caller import CallerAuthenticator
 from gateway.api.document import ApiDocument
+from gateway.api.embed import EmbedEndpoints
 from gateway.api.explain import ExplainEndpoint
 from gateway.api.session import SessionEndpoints
 from gateway.api.users import UserEndpoints
@@ -25,7 +27,7 @@ from gateway.errors import MethodNotAllowed, NotFound
 from gateway.observe.decision_log import DecisionRecord
 from gateway.routing.target import Target
 from gateway.snapshot import Snapshot
-from gateway.store import SQLiteSessionStore, UserStore
+from gateway.store import SQLiteEmbedStore, SQLiteSessionStore, UserStore
 
 Handler = Callable[[Call, ApiDocument], Awaitable[web.StreamResponse]]
 
@@ -38,6 +40,7 @@ class Endpoint:
     resource: str | None = None
     action: str | None = None
     credentials: bool = True
+    embed: bool = False  # takes an embed session's credential, and only that
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -55,6 +58,7 @@ class GatewayApi:
         self,
         store: UserStore,
         sessions: SQLiteSessionStore,
+        embeds: SQLiteEmbedStore,
         authenticator: Authenticator,
         on_user_change: Callable[[], Awaitable[None]],
     ) -> None:
@@ -64,6 +68,8 @@ class GatewayApi:
         session = SessionEndpoints(store, sessions, authenticator)
         audit = AuditEndpoints(store)
         explain = ExplainEndpoint(store)
+        embed = EmbedEndpoints(store, embeds)
+        self._embed_start = Endpoint("GET", "", embed.start, credentials=False)
         self._endpoints = (
             Endpoint("GET", "users/", pages.users_page, credentials=False),
             Endpoint("GET", "users", _redirect_to_page, credentials=False),
@@ -90,24 +96,44 @@ class GatewayApi:
                      "api_keys", "revoke"),
             Endpoint("GET", "v1/audit", audit.list_audit, "audit", "list"),
             Endpoint("POST", "v1/explain", explain.explain, "policy", "explain"),
+            Endpoint("POST", "v1/embed/sessions", embed.create_session,
+                     "embed_sessions", "create"),
+            Endpoint("POST", "v1/embed/token", embed.trade_code, credentials=False),
+            Endpoint("GET", "v1/embed/session", embed.view_session, embed=True),
+            Endpoint("GET", "v1/users/{id}/embed/sessions", embed.list_sessions,
+                     "embed_sessions", "list"),
+            Endpoint("DELETE", "v1/users/{id}/embed/sessions", embed.revoke_all,
+                     "embed_sessions", "revoke"),
+            Endpoint("DELETE", "v1/users/{id}/embed/sessions/{session}",
+                     embed.revoke_session, "embed_sessions", "revoke"),
+            Endpoint("GET", "v1/users/{id}/embed/origins", embed.get_origins,
+                     "embed_origins", "read"),
+            Endpoint("PUT", "v1/users/{id}/embed/origins", embed.set_origins,
+                     "embed_origins", "update"),
         )
 
     def serves(self, target: Target, snapshot: Snapshot) -> bool:
         prefix = snapshot.config.gateway_api.prefix
-        return (target.path + "/").startswith(prefix)
+        start = snapshot.config.embed.start_path
+        return (target.path + "/").startswith(prefix) or target.path == start
 
     async def handle(self, request: web.BaseRequest, target: Target,
                      snapshot: Snapshot, record: DecisionRecord) -> web.StreamResponse:
         settings = snapshot.config.gateway_api
-        relative = target.segments[len(settings.prefix.strip("/").split("/")):]
-        endpoint, params = self._match(request.method, relative)
-        record.route = f"{endpoint.method} {settings.prefix}{endpoint.path}"
+        if target.path == snapshot.config.embed.start_path:
+            endpoint, params = self._match_start(request.method)
+            record.route = f"{endpoint.method} {target.path}"
+        else:
+            relative = target.segments[len(settings.prefix.strip("/").split("/")):]
+            endpoint, params = self._match(request.method, relative)
+            record.route = f"{endpoint.method} {settings.prefix}{endpoint.path}"
         record.resource = endpoint.resource
         record.action = endpoint.action
 
         call = Call(request, snapshot, record, params, target.query_string)
         if endpoint.credentials:
-            call.caller = await self._callers.authenticate(request, snapshot)
+            call.caller = await self._callers.authenticate(request, snapshot,
+                                                           embed=endpoint.embed)
             principal = call.caller.principal
             record.subject = principal.user_id
             record.role = principal.role
@@ -118,6 +144,11 @@ class GatewayApi:
             record.decision = "allow"
             record.reason = "allowed"
         return response
+
+    def _match_start(self, method: str) -> tuple[Endpoint, dict]:
+        if method not in ("GET", "HEAD"):
+            raise MethodNotAllowed("The embed start page takes GET.", allowed=["GET"])
+        return self._embed_start, {}
 
     def _match(self, method: str, segments: tuple[str, ...]) -> tuple[Endpoint, dict]:
         method = "GET" if method == "HEAD" else method

@@ -1,6 +1,13 @@
-"""Turn a request's credentials into a Principal from the users store."""
+"""Turn a request's credentials into a Principal from the users store.
+
+A request carries exactly one credential: a bearer token, an API key, or,
+where the caller allows it, an embed session's cookie or bearer token.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+from http.cookies import CookieError, SimpleCookie
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -8,15 +15,38 @@ from multidict import CIMultiDictProxy
 from gateway.authn.jwt_authenticator import JWTAuthenticator
 from gateway.authn.principal import Principal
 from gateway.errors import Forbidden, Unauthenticated
-from gateway.store import User, UserStore
+from gateway.store import SQLiteEmbedStore, User, UserStore
+from gateway.store.embed import TOKEN_PREFIX as EMBED_TOKEN_PREFIX
+
+EMBED_COOKIE = "__Host-gateway-embed"
+
+
+def cookie_value(headers: CIMultiDictProxy[str], name: str) -> str | None:
+    """Return the value of cookie `name`, or None when absent or unreadable."""
+    for header in headers.getall("Cookie", []):
+        cookies = SimpleCookie()
+        try:
+            cookies.load(header)
+        except CookieError:
+            continue
+        if name in cookies and cookies[name].value:
+            return cookies[name].value
+
+    return None
 
 
 class Authenticator:
     """Credentials checked with the keys and names of the snapshot in use."""
 
-    def __init__(self, store: UserStore, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        store: UserStore,
+        session: aiohttp.ClientSession,
+        embeds: SQLiteEmbedStore | None = None,
+    ) -> None:
         self._store = store
         self._session = session
+        self._embeds = embeds
 
     async def authenticate(
         self,
@@ -25,15 +55,29 @@ class Authenticator:
         *,
         api_key_header: str,
         roles: frozenset[str],
+        allow_embed: bool = False,
     ) -> Principal:
+        """Return the principal of the request's one credential, or raise 401/403.
+
+        With `allow_embed`, an embed session's cookie or bearer token counts
+        as a credential too; the caller must then narrow the principal to the
+        session (`Principal.embed`).
+        """
         authorizations = headers.getall("Authorization", [])
         api_keys = headers.getall(api_key_header, [])
-        if len(authorizations) + len(api_keys) == 0:
+        embed_cookie = None
+        if allow_embed and self._embeds is not None:
+            embed_cookie = cookie_value(headers, EMBED_COOKIE)
+        count = len(authorizations) + len(api_keys) + (embed_cookie is not None)
+        if count == 0:
             raise Unauthenticated("Credentials are missing: send a bearer token "
                                   "or an API key.", reason="credentials_missing")
-        if len(authorizations) + len(api_keys) > 1:
+        if count > 1:
             raise Unauthenticated("Send exactly one credential.",
                                   reason="credentials_ambiguous")
+
+        if embed_cookie is not None:
+            return await self._embed_principal(embed_cookie, "embed_cookie", roles)
 
         if api_keys:
             user = await self._store.find_user_by_api_key(api_keys[0].strip())
@@ -47,6 +91,8 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("The Authorization header must be "
                                   "'Bearer <token>'.", reason="credentials_scheme")
+        if token.startswith(EMBED_TOKEN_PREFIX) and allow_embed and self._embeds:
+            return await self._embed_principal(token, "embed_bearer", roles)
 
         claims = await jwt_authenticator.verify(token, self._session)
         subject = claims["sub"]
@@ -58,6 +104,19 @@ class Authenticator:
             raise Forbidden("Service users authenticate with an API key, not a "
                             "bearer token.", reason="service_user_token")
         return self.principal(user, "jwt", roles, expires_at=claims["exp"])
+
+    async def _embed_principal(self, token: str, credential: str,
+                               roles: frozenset[str]) -> Principal:
+        session = self._embeds.find(token)
+        user = await self._store.get_user(session.user_id) if session else None
+        if session is None or user is None or user.type != "service":
+            raise Unauthenticated("The embed session has ended or is unknown; "
+                                  "open the view from a new embed link.",
+                                  reason="embed_session_invalid")
+
+        principal = self.principal(user, credential, roles,
+                                   expires_at=session.expires_at)
+        return dataclasses.replace(principal, embed=session)
 
     def principal(self, user: User, credential: str, roles: frozenset[str], *,
                   expires_at: float | None = None) -> Principal:

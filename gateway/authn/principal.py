@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.store.embed import EmbedSession
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -10,5 +12,7 @@ class Principal:
     user_id: str
     role: str
     user_type: str
-    credential: str  # "jwt", "api_key" or "session"
+    credential: str  # "jwt", "api_key", "session", "embed_cookie" or "embed_bearer"
     expires_at: float | None = None  # the token's `exp`, in seconds since the epoch
+    # The iframe session the request comes from, which narrows the role.
+    embed: EmbedSession | None = None

@@ -1,7 +1,8 @@
 """The resources and actions of the gateway's own user administration.
 
 Besides users, API keys and the audit trail, `policy explain` lets a role ask
-how the policy decides a request for any user.
+how the policy decides a request for any user.  A service user opens embed
+sessions for itself, so `embed_sessions create` is decided on its own role.
 
 These are decided by the same policy files as the proxied routes.  Actions on
 `users` and `api_keys` are aimed at one user, and the Casbin request's `rel`
@@ -17,7 +18,7 @@ may `list`.
 from __future__ import annotations
 
 # Resources whose objects are users; their scope is a role name or "all".
-USER_RESOURCES = frozenset({"users", "api_keys"})
+USER_RESOURCES = frozenset({"users", "api_keys", "embed_sessions", "embed_origins"})
 
 USER_ADMIN_ACTIONS = frozenset(
     {
@@ -33,6 +34,11 @@ USER_ADMIN_ACTIONS = frozenset(
         ("api_keys", "revoke"),
         ("audit", "list"),
         ("policy", "explain"),
+        ("embed_sessions", "create"),
+        ("embed_sessions", "list"),
+        ("embed_sessions", "revoke"),
+        ("embed_origins", "read"),
+        ("embed_origins", "update"),
     }
 )
 

@@ -14,6 +14,7 @@ from gateway.authz.user_admin import USER_ADMIN_RESOURCES
 from gateway.config.model import (
     AdminConfig,
     Config,
+    EmbedConfig,
     GatewayApiConfig,
     FilterConfig,
     ForwardingConfig,
@@ -95,6 +96,7 @@ def _build(document: SourceDocument) -> Config:
         stream_max_per_user=data.get("streams", {}).get("max_per_user", 5),
         admin=_build_admin(data.get("admin")),
         gateway_api=_build_gateway_api(data.get("gateway_api", {}), listen),
+        embed=_build_embed(document),
         masked_log_fields=frozenset(data.get("decision_log", {}).get("mask", [])),
         reload=ReloadConfig(
             watch=data.get("reload", {}).get("watch", True),
@@ -215,6 +217,22 @@ def _build_gateway_api(data: dict[str, Any], listen: dict[str, Any]) -> GatewayA
     )
 
 
+def _build_embed(document: SourceDocument) -> EmbedConfig:
+    data = document.data.get("embed", {})
+    embed = EmbedConfig(
+        start_path=data.get("start_path", "/embed/start"),
+        view_path=data.get("view", "/app/"),
+        code_seconds=float(data.get("code_seconds", 120)),
+        session_seconds=float(data.get("session_seconds", 3600)),
+        max_session_seconds=float(data.get("max_session_seconds", 8 * 3600)),
+        token_seconds=float(data.get("token_seconds", 900)),
+    )
+    if embed.session_seconds > embed.max_session_seconds:
+        raise document.error(("embed", "session_seconds"),
+                             "is longer than embed.max_session_seconds")
+    return embed
+
+
 def _build_limits(data: dict[str, Any]) -> LimitsConfig:
     return LimitsConfig(
         max_line_bytes=data.get("max_line_bytes", 8190),
@@ -298,6 +316,7 @@ def _build_routes(
                 guarded_fields=_build_guarded_fields(data.get("guarded_fields", {})),
                 content_types=_optional_media_types(data.get("content_types")),
                 stream=data.get("stream"),
+                embed=data.get("embed"),
             )
         )
 
@@ -319,6 +338,12 @@ def _check_reserved(document: SourceDocument, routes: list[RouteConfig]) -> None
                 ("routes", route.index, "resource"),
                 f"resource {route.resource!r} is the gateway's own user "
                 "administration; name the upstream's resource otherwise",
+            )
+        start = document.data.get("embed", {}).get("start_path", "/embed/start")
+        if route.path.text.rstrip("/") == start:
+            raise document.error(
+                ("routes", route.index, "path"),
+                f"{start} is served by the gateway itself (embed.start_path)",
             )
         if (route.path.text + "/").startswith(prefix):
             raise document.error(

@@ -96,6 +96,18 @@ class GatewayApiConfig:
 
 
 @dataclass(frozen=True)
+class EmbedConfig:
+    """Iframe sessions of service users: where they start, what they show, how long."""
+
+    start_path: str  # served by the gateway: consumes a code, sets the cookie
+    view_path: str  # where the started session is sent: an upstream route
+    code_seconds: float
+    session_seconds: float
+    max_session_seconds: float
+    token_seconds: float  # bearer tokens of the postMessage path
+
+
+@dataclass(frozen=True)
 class ReloadConfig:
     watch: bool
     poll_seconds: float
@@ -146,6 +158,9 @@ class RouteConfig:
     content_types: frozenset[str] | None = None
     # "websocket" or "events" for long-lived responses that stay authorized.
     stream: str | None = None
+    # Open to embed sessions: "api", or "view" when the response may also be
+    # framed by the session's partner origin.  None: closed to them.
+    embed: str | None = None
 
     @property
     def name(self) -> str:
@@ -171,6 +186,7 @@ class Config:
     stream_max_per_user: int
     admin: AdminConfig | None
     gateway_api: GatewayApiConfig
+    embed: EmbedConfig
     reload: ReloadConfig
     masked_log_fields: frozenset[str]
     see_unassigned_chats: bool

@@ -49,6 +49,7 @@ ROUTE = _object(
         "invalidates": {"type": "array", "items": NAME},
         "content_types": MEDIA_TYPES,
         "stream": {"enum": ["websocket", "events"]},
+        "embed": {"enum": ["api", "view"]},
         "guarded_fields": {
             "type": "object",
             "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*\Z"},
@@ -183,6 +184,19 @@ SCHEMA = _object(
                                        "maximum": 3600},
                 "session_seconds": {"type": "number", "exclusiveMinimum": 0,
                                     "maximum": 604800},
+            }
+        ),
+        "embed": _object(
+            {
+                "start_path": {"type": "string", "pattern": r"^(/[A-Za-z0-9_\-]+)+\Z"},
+                "view": PATH_TEMPLATE,
+                "code_seconds": {"type": "number", "exclusiveMinimum": 0,
+                                 "maximum": 300},
+                "session_seconds": SECONDS,
+                "max_session_seconds": {"type": "number", "exclusiveMinimum": 0,
+                                        "maximum": 86400},
+                "token_seconds": {"type": "number", "exclusiveMinimum": 0,
+                                  "maximum": 900},
             }
         ),
         "reload": _object({"watch": {"type": "boolean"}, "poll_seconds": SECONDS}),

@@ -61,6 +61,7 @@ class UpstreamForwarder:
         body_check: BodyCheck | None,
         body: bytes | None = None,
         response_headers: dict[str, str] | None = None,
+        frame_ancestors: str = "'none'",
         stream: LiveStream | None = None,
     ) -> tuple[web.StreamResponse, int]:
         """Forward and relay; return the response sent and the upstream status.
@@ -68,6 +69,7 @@ class UpstreamForwarder:
         `body` is the request body when the gateway has already read it;
         otherwise the body streams from the client.  `stream` marks a
         long-lived response, relayed until it ends or the registry ends it.
+        `frame_ancestors` names the pages that may frame the response.
         """
         target = path + "?" + query_string if query_string else path
         url = URL(self._origin + target, encoded=True)
@@ -112,7 +114,8 @@ class UpstreamForwarder:
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
             ) as upstream:
                 response = await self._relay(request, upstream, body_check,
-                                             response_headers, stream)
+                                             response_headers, frame_ancestors,
+                                             stream)
                 return response, upstream.status
         except (asyncio.TimeoutError, aiohttp.ClientError, GatewayError) as error:
             # aiohttp 3.14 wraps an error raised while it sends the body in a
@@ -141,8 +144,9 @@ class UpstreamForwarder:
                            timeout=self._body_timeout)
 
     async def _relay(self, request, upstream, body_check, response_headers,
+                     frame_ancestors: str,
                      stream: LiveStream | None) -> web.StreamResponse:
-        headers = client_response_headers(upstream.headers)
+        headers = client_response_headers(upstream.headers, frame_ancestors)
         headers.update(response_headers)
 
         if body_check is not None:

@@ -141,14 +141,26 @@ class HeaderPolicy:
             headers["X-Forwarded-Host"] = host
 
 
-def client_response_headers(upstream_headers: CIMultiDictProxy[str]) -> CIMultiDict:
+def client_response_headers(
+    upstream_headers: CIMultiDictProxy[str], frame_ancestors: str = "'none'"
+) -> CIMultiDict:
+    """Return the upstream's response headers as the client gets them.
+
+    Only `frame_ancestors` may frame the response.  The gateway's CSP is added
+    next to any the upstream sent, and browsers enforce every CSP header, so
+    an upstream cannot widen it.
+    """
     named_in_connection = connection_tokens(upstream_headers)
     headers: CIMultiDict[str] = CIMultiDict()
     for name, value in upstream_headers.items():
         lowered = name.lower()
-        if lowered in HOP_BY_HOP or lowered in named_in_connection or lowered == "server":
+        if (lowered in HOP_BY_HOP or lowered in named_in_connection
+                or lowered in ("server", "x-frame-options")):
             continue
         headers.add(name, value)
 
     headers["Server"] = SERVER_NAME
+    headers.add("Content-Security-Policy", f"frame-ancestors {frame_ancestors}")
+    if frame_ancestors == "'none'":
+        headers["X-Frame-Options"] = "DENY"
     return headers

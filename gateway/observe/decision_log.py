@@ -28,6 +28,7 @@ class DecisionRecord:
     subject: str | None = None
     role: str | None = None
     user_type: str | None = None
+    embed_session: str | None = None
     route: str | None = None
     resource: str | None = None
     action: str | None = None

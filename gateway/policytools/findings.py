@@ -64,6 +64,8 @@ def _literal_taken(route: RouteConfig, other: RouteConfig) -> str | None:
     taken = None
     for segment, rival in zip(mine, theirs):
         if segment.is_parameter and not rival.is_parameter:
+            if not rival.text:
+                return None  # a parameter never matches the empty segment anyway
             taken = taken or rival.text
         elif segment.is_parameter != rival.is_parameter or (
             not segment.is_parameter and segment.text != rival.text

@@ -13,6 +13,7 @@ from gateway.store.base import (
     UserStore,
     UserStoreError,
 )
+from gateway.store.embed import EmbedSession, SQLiteEmbedStore
 from gateway.store.sessions import Session, SQLiteSessionStore
 from gateway.store.sqlite import SQLiteUserStore
 
@@ -21,8 +22,10 @@ __all__ = [
     "Actor",
     "ApiKeyInfo",
     "AuditEntry",
+    "EmbedSession",
     "InvalidUser",
     "LastOwner",
+    "SQLiteEmbedStore",
     "SQLiteSessionStore",
     "SQLiteUserStore",
     "Session",

@@ -1,15 +1,16 @@
 """The SQLite schema of the store, and the upgrade of older database files.
 
-`PRAGMA user_version` records the schema a file has.  Version 0 files (users
-and API keys only, emails unique by SQLite's ASCII-only NOCASE) are upgraded in
-one transaction when the store opens them.
+`PRAGMA user_version` records the schema a file has.  Older files are
+upgraded in one transaction when the store opens them: version 0 has users
+and API keys only, with emails unique by SQLite's ASCII-only NOCASE, and
+version 1 has no embed sessions.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-VERSION = 1
+VERSION = 2
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS users (
@@ -61,6 +62,35 @@ CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
 """
 
 
+_VERSION_2 = """
+CREATE TABLE IF NOT EXISTS embed_origins (
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    origin      TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (user_id, origin)
+);
+CREATE TABLE IF NOT EXISTS embed_sessions (
+    id              TEXT PRIMARY KEY,
+    user_id         TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    key_prefix      TEXT,
+    origin          TEXT NOT NULL,
+    scope_kind      TEXT,
+    scope_id        TEXT,
+    lifetime        REAL NOT NULL,
+    code_hash       TEXT NOT NULL UNIQUE,
+    code_expires_at REAL NOT NULL,
+    started_at      REAL,
+    credential      TEXT,
+    token_hash      TEXT UNIQUE,
+    expires_at      REAL,
+    created_at      REAL NOT NULL,
+    revoked_at      REAL
+);
+CREATE INDEX IF NOT EXISTS embed_sessions_user ON embed_sessions(user_id);
+CREATE INDEX IF NOT EXISTS embed_sessions_key ON embed_sessions(key_prefix);
+"""
+
+
 def email_key(email: str) -> str:
     """Return the case-folded email that uniqueness is checked on."""
     return email.casefold()
@@ -89,15 +119,17 @@ def _upgrade(db: sqlite3.Connection) -> None:
     if version >= VERSION:
         return
 
-    _run_script(db, _TABLES)
-    _run_script(db, _VERSION_1)
-    rows = db.execute("SELECT id, email FROM users").fetchall()
-    for user_id, email in rows:
-        db.execute("UPDATE users SET email_key = ? WHERE id = ?",
-                   (email_key(email), user_id))
-    # Fails, and the upgrade with it, if two stored emails differ only in case
-    # outside ASCII; the file then stays as it was.
-    db.execute("CREATE UNIQUE INDEX users_email_key ON users(email_key)")
+    if version < 1:
+        _run_script(db, _TABLES)
+        _run_script(db, _VERSION_1)
+        rows = db.execute("SELECT id, email FROM users").fetchall()
+        for user_id, email in rows:
+            db.execute("UPDATE users SET email_key = ? WHERE id = ?",
+                       (email_key(email), user_id))
+        # Fails, and the upgrade with it, if two stored emails differ only in
+        # case outside ASCII; the file then stays as it was.
+        db.execute("CREATE UNIQUE INDEX users_email_key ON users(email_key)")
+    _run_script(db, _VERSION_2)
     db.execute(f"PRAGMA user_version = {VERSION}")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+import time
 from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
@@ -244,6 +245,7 @@ class SQLiteUserStore:
                 (_now(), user_id),
             ).fetchall()
             for (prefix,) in revoked:
+                self._end_embed_sessions(prefix)
                 self._audit(by, "api_key.revoke", user_id, {"prefix": prefix}, None)
             key = self._insert_key(user, by)
             info = self._key_info(parse_prefix(key))
@@ -291,8 +293,17 @@ class SQLiteUserStore:
             ).fetchone()
             if row is None:
                 raise UserNotFound(f"no active API key with prefix {prefix!r}")
+            self._end_embed_sessions(prefix)
             self._audit(by, "api_key.revoke", row[0], {"prefix": prefix}, None)
             return self._key_info(prefix)
+
+    def _end_embed_sessions(self, prefix: str) -> None:
+        # An embed session lives no longer than the key that opened it.
+        self._db.execute(
+            "UPDATE embed_sessions SET revoked_at = ? "
+            "WHERE key_prefix = ? AND revoked_at IS NULL",
+            (time.time(), prefix),
+        )
 
     def _key_info(self, prefix: str) -> ApiKeyInfo:
         row = self._db.execute(

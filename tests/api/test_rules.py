@@ -28,7 +28,7 @@ def rules_with(tmp_path: Path, extra_rows: str) -> UserAdminRules:
     return UserAdminRules(policy, config.roles)
 
 
-def test_role_above_own_is_refused_even_when_policy_allows(tmp_path):
+def test_role_above_own_is_refused(tmp_path):
     rules = rules_with(tmp_path, "p, administrator, users, create, all\n")
 
     with pytest.raises(Forbidden) as refused:
@@ -54,10 +54,12 @@ def test_permissions_leave_out_roles_above_own(tmp_path):
                                            "chat_operator"]
 
 
-def test_permissions_of_an_operator_are_empty(tmp_path):
+def test_operator_permissions_are_empty(tmp_path):
     rules = rules_with(tmp_path, "")
     operator = Principal("u-op-1", "chat_operator", "standard", "jwt")
 
     permissions = rules.permissions(operator)
 
+    # An operator service user may open embed sessions for itself, nothing more.
+    assert permissions.pop("embed_sessions.create") == ["chat_operator"]
     assert not any(permissions.values())

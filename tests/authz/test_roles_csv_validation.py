@@ -149,7 +149,8 @@ def line_of(data: bytes, row: bytes) -> int:
 def test_shipped_roles_csv_loads(policy_dir, shipped_config):
     policy = load(policy_dir, shipped_config)
 
-    assert len(policy.rules) == 101
+    rows = (policy_dir / "roles.csv").read_text().splitlines()
+    assert len(policy.rules) == sum(row.startswith("p,") for row in rows)
     assert len(policy.inheritance) == 3
 
 

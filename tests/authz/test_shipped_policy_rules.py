@@ -82,6 +82,7 @@ PERMISSIONS = [
     ("account", "read", ALL, DENY, DENY, DENY),
     ("account", "update", ALL, DENY, DENY, DENY),
     ("billing", "read", ALL, DENY, DENY, DENY),
+    ("app", "read", ALL, ALL, ALL, ALL),
 ]
 
 CASES = [

@@ -164,6 +164,9 @@ ROWS = [
         {"name": "Demo Shop Ltd"}),
     Row("billing-read", "GET", "/api/1/account/billing/", owner_only(200)),
     Row("billing-head", "HEAD", "/api/1/account/billing/", owner_only(200)),
+    # The chat view that partner sites embed.
+    Row("app-view", "GET", "/app/", everyone(200)),
+    Row("app-script", "GET", "/app/app.js", everyone(200)),
 ]
 
 CASES = [

@@ -1,0 +1,178 @@
+"""Embed sessions of service users: launch codes, the sessions they start, origins.
+
+A partner's backend asks for a session with its service user's API key and
+gets a single-use launch code.  The iframe trades the code for the session's
+credential: a cookie (`/embed/start`) or a short bearer token (the
+postMessage path).  Codes and credentials carry 256 random bits and are
+stored only as their SHA-256; a session row records the API key that created
+it, so revoking the key ends the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from gateway.store.schema import open_database
+from gateway.store.sessions import csrf_token
+
+TOKEN_PREFIX = "gwe_"
+_COLUMNS = ("id, user_id, origin, scope_kind, scope_id, credential, created_at, "
+            "started_at, expires_at, revoked_at")
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _timestamp() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedSession:
+    id: str
+    user_id: str
+    origin: str
+    scope_kind: str | None  # a resolver name, such as "chat"
+    scope_id: str | None
+    credential: str | None  # "cookie" or "bearer" once started
+    created_at: float
+    started_at: float | None
+    expires_at: float | None
+    revoked_at: float | None
+    csrf_token: str | None = None  # only when found by its credential
+
+    @property
+    def scope(self) -> dict[str, str] | None:
+        if self.scope_kind is None:
+            return None
+        return {self.scope_kind: self.scope_id}
+
+
+def _session(row: tuple, csrf: str | None = None) -> EmbedSession:
+    return EmbedSession(*row, csrf_token=csrf)
+
+
+class SQLiteEmbedStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = open_database(path)
+
+    def allowed_origins(self, user_id: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT origin FROM embed_origins WHERE user_id = ? ORDER BY origin",
+            (user_id,),
+        ).fetchall()
+        return [origin for (origin,) in rows]
+
+    def set_origins(self, user_id: str, origins: list[str]) -> list[str]:
+        """Replace the origins allowed to embed the user's sessions, in one change."""
+        now = _timestamp()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("DELETE FROM embed_origins WHERE user_id = ?", (user_id,))
+            self._db.executemany(
+                "INSERT INTO embed_origins (user_id, origin, created_at) VALUES (?, ?, ?)",
+                [(user_id, origin, now) for origin in sorted(set(origins))],
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return self.allowed_origins(user_id)
+
+    def create(
+        self,
+        user_id: str,
+        *,
+        key_prefix: str | None,
+        origin: str,
+        scope: tuple[str, str] | None,
+        lifetime: float,
+        code_lifetime: float,
+    ) -> tuple[str, EmbedSession]:
+        """Store a session that a launch code starts; return the code and the row."""
+        code = secrets.token_urlsafe(32)
+        session_id = "es-" + secrets.token_hex(8)
+        now = time.time()
+        kind, scope_id = scope if scope is not None else (None, None)
+        self._db.execute(
+            "INSERT INTO embed_sessions (id, user_id, key_prefix, origin, scope_kind, "
+            "scope_id, lifetime, code_hash, code_expires_at, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (session_id, user_id, key_prefix, origin, kind, scope_id, lifetime,
+             _digest(code), now + code_lifetime, now),
+        )
+        return code, self.get(session_id)
+
+    def start(
+        self, code: str, *, credential: str, max_lifetime: float | None = None
+    ) -> tuple[str, EmbedSession] | None:
+        """Consume a launch code and start its session; None for a used or stale code.
+
+        One UPDATE marks the code used, so two requests with one code never
+        both start the session.
+        """
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = time.time()
+        cap = max_lifetime if max_lifetime is not None else 1e12
+        row = self._db.execute(
+            "UPDATE embed_sessions SET started_at = ?, credential = ?, token_hash = ?, "
+            "expires_at = ? + min(lifetime, ?) "
+            "WHERE code_hash = ? AND started_at IS NULL AND code_expires_at > ? "
+            "AND revoked_at IS NULL "
+            f"RETURNING {_COLUMNS}",
+            (now, credential, _digest(token), now, cap, _digest(code), now),
+        ).fetchone()
+        if row is None:
+            return None
+        return token, _session(row, csrf_token(token))
+
+    def origin_of_code(self, code: str) -> str | None:
+        """The origin a code was issued for, used or not: where its error page may show."""
+        row = self._db.execute(
+            "SELECT origin FROM embed_sessions WHERE code_hash = ?", (_digest(code),)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def find(self, token: str) -> EmbedSession | None:
+        """The live session of a cookie or bearer credential, or None."""
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM embed_sessions WHERE token_hash = ? "
+            "AND revoked_at IS NULL AND expires_at > ?",
+            (_digest(token), time.time()),
+        ).fetchone()
+        return None if row is None else _session(row, csrf_token(token))
+
+    def get(self, session_id: str) -> EmbedSession | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM embed_sessions WHERE id = ?", (session_id,)
+        ).fetchone()
+        return None if row is None else _session(row)
+
+    def list(self, user_id: str) -> list[EmbedSession]:
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM embed_sessions WHERE user_id = ? "
+            "ORDER BY created_at DESC",
+            (user_id,),
+        ).fetchall()
+        return [_session(row) for row in rows]
+
+    def revoke(self, user_id: str, session_id: str | None = None) -> int:
+        """End one session of the user, or all of them; return how many ended."""
+        return self._db.execute(
+            "UPDATE embed_sessions SET revoked_at = ? WHERE user_id = ? "
+            "AND id = coalesce(?, id) AND revoked_at IS NULL",
+            (time.time(), user_id, session_id),
+        ).rowcount
+
+    def close(self) -> None:
+        self._db.close()
