@@ -189,9 +189,20 @@ def users_list(config_file: Path) -> None:
     listed = _run_with_store(config_file, lambda store: store.list_users())
     for user in listed:
         state = "active" if user.active else "inactive"
-        click.echo(
-            f"{user.id}\t{user.role}\t{user.type}\t{state}\t{user.email}\t{user.name}"
-        )
+        click.echo(f"{user.id}\t{user.role}\t{user.type}\t{state}\t"
+                   f"{_printable(user.email)}\t{_printable(user.name)}")
+
+
+def _printable(text: str) -> str:
+    """Escape characters that would rewrite a terminal line, from older stores."""
+    import unicodedata
+
+    return "".join(
+        character if unicodedata.category(character)[0] != "C"
+        and character not in "\u2028\u2029"
+        else f"\\u{ord(character):04x}"
+        for character in text
+    )
 
 
 @users.command("set-role")
@@ -224,6 +235,16 @@ def users_activate(config_file: Path, user_id: str) -> None:
     """Let a deactivated user in again."""
     user = _run_with_store(config_file, lambda store: store.set_active(user_id, True))
     click.echo(f"{user.id} is active")
+
+
+@users.command("delete")
+@CONFIG_OPTION
+@click.argument("user_id")
+@expected_errors
+def users_delete(config_file: Path, user_id: str) -> None:
+    """Delete a user with its API keys and sessions; its id is never given again."""
+    user = _run_with_store(config_file, lambda store: store.delete_user(user_id))
+    click.echo(f"deleted {user.id} ({user.role})")
 
 
 @main.group("service-users")
@@ -281,6 +302,95 @@ def service_users_revoke_key(config_file: Path, prefix: str) -> None:
     """Revoke an API key by its prefix (or `gwk_PREFIX`); requests with it get 401."""
     key = _run_with_store(config_file, lambda store: store.revoke_api_key(prefix))
     click.echo(f"revoked key {key.prefix} of {key.user_id}")
+
+
+@service_users.command("origins")
+@CONFIG_OPTION
+@click.argument("user_id")
+@click.argument("origins", nargs=-1)
+@click.option("--clear", is_flag=True, help="Allow no origin at all.")
+@expected_errors
+def service_users_origins(config_file: Path, user_id: str, origins: tuple[str, ...],
+                          clear: bool) -> None:
+    """Show, or with ORIGINS replace, the origins allowed to embed USER_ID's sessions.
+
+    An origin is a scheme, host and optional port: https://crm.example.com.
+    """
+    from gateway.api.embed import check_origin
+    from gateway.errors import UnprocessableContent
+
+    _service_user(config_file, user_id)
+    embeds = _embed_store(config_file)
+    try:
+        if origins or clear:
+            try:
+                checked = [check_origin(origin, "origin") for origin in origins]
+            except UnprocessableContent as error:
+                raise click.BadParameter(error.detail, param_hint="ORIGINS") from None
+            embeds.set_origins(user_id, checked)
+        for origin in embeds.allowed_origins(user_id):
+            click.echo(origin)
+    finally:
+        embeds.close()
+
+
+@service_users.command("sessions")
+@CONFIG_OPTION
+@click.argument("user_id")
+@expected_errors
+def service_users_sessions(config_file: Path, user_id: str) -> None:
+    """List a service user's embed sessions: id, origin, scope, state."""
+    import time
+
+    _service_user(config_file, user_id)
+    embeds = _embed_store(config_file)
+    try:
+        sessions = embeds.list(user_id)
+    finally:
+        embeds.close()
+    now = time.time()
+    for session in sessions:
+        if session.revoked_at is not None:
+            state = "revoked"
+        elif session.started_at is None:
+            state = "not started"
+        else:
+            state = "open" if session.expires_at > now else "expired"
+        scope = f"{session.scope_kind} {session.scope_id}" if session.scope_kind else "-"
+        click.echo(f"{session.id}\t{session.origin}\t{scope}\t{state}")
+
+
+@service_users.command("end-sessions")
+@CONFIG_OPTION
+@click.argument("user_id")
+@click.option("--session", "session_id", help="End only this session (es-...).")
+@expected_errors
+def service_users_end_sessions(config_file: Path, user_id: str,
+                               session_id: str | None) -> None:
+    """End a service user's embed sessions; their next request gets 401."""
+    _service_user(config_file, user_id)
+    embeds = _embed_store(config_file)
+    try:
+        ended = embeds.revoke(user_id, session_id)
+    finally:
+        embeds.close()
+    if session_id is not None and ended == 0:
+        raise click.ClickException(f"no open embed session {session_id!r} of {user_id!r}")
+    click.echo(f"ended {ended} embed sessions of {user_id}")
+
+
+def _service_user(config_file: Path, user_id: str):
+    user = _run_with_store(config_file, lambda store: store.get_user(user_id))
+    if user is None or user.type != "service":
+        raise click.ClickException(f"no service user with id {user_id!r}")
+    return user
+
+
+def _embed_store(config_file: Path):
+    from gateway.config import load_config
+    from gateway.store import SQLiteEmbedStore
+
+    return SQLiteEmbedStore(load_config(config_file).store_path)
 
 
 @main.command()

@@ -24,7 +24,7 @@ from gateway.authz.scope import FilterTrust, ScopedRequest, apply_scope
 from gateway.errors import Forbidden, GatewayError, InternalError, RequestTimeout
 from gateway.forward.body import check_body_headers
 from gateway.forward.forwarder import StreamInterrupted, UpstreamForwarder
-from gateway.observe.decision_log import DecisionRecord
+from gateway.observe.decision_log import DecisionRecord, redact_path
 from gateway.observe.metrics import GatewayMetrics
 from gateway.problem import problem_response
 from gateway.routing.guards import (
@@ -205,7 +205,7 @@ class Gateway:
         """Parse the target and refuse what no endpoint may receive."""
         forwarding = snapshot.config.forwarding
         target = parse_target(raw_path, forwarding.max_path_bytes)
-        record.path = target.path
+        record.path = redact_path(target.path)
         check_host(headers, forwarding.allowed_hosts)
         reject_overrides_and_url_credentials(headers, target.query_string)
         return target

@@ -38,7 +38,9 @@ class AuditEndpoints:
         before_id = None
         if "cursor" in query:
             before_id = decode_cursor(query["cursor"])
-            if not isinstance(before_id, int) or isinstance(before_id, bool):
+            if not isinstance(before_id, int) or isinstance(before_id, bool) or not (
+                0 < before_id < 2**63
+            ):
                 raise UnprocessableContent("The cursor is not one this API returned.",
                                            field="cursor")
         limit = page_limit(query.get("limit"))

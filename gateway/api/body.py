@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from gateway.api.call import Call
 from gateway.api.document import ApiDocument
 from gateway.authz.fields import parse_json_object, read_body
@@ -21,7 +23,22 @@ async def json_body(call: Call, document: ApiDocument, schema: str) -> dict:
 
     check_body_headers(request.headers, _JSON)
     body = await read_body(request, call.snapshot.config.limits, MAX_BODY_BYTES)
-    return document.check(schema, parse_json_object(body))
+    document_value = parse_json_object(body)
+    try:
+        orjson.dumps(document_value)
+    except orjson.JSONEncodeError:
+        raise BadRequest("The request body holds a string that is not valid "
+                         "Unicode, such as a lone surrogate escape.",
+                         reason="body_invalid_unicode") from None
+    await _recheck(call)
+    return document.check(schema, document_value)
+
+
+async def _recheck(call: Call) -> None:
+    # The body may have taken up to limits.body_timeout to arrive; the caller
+    # may have been deactivated, demoted or had its key revoked meanwhile.
+    if call.recheck is not None:
+        await call.recheck()
 
 
 async def no_body(call: Call) -> None:
@@ -33,3 +50,4 @@ async def no_body(call: Call) -> None:
     body = await read_body(request, call.snapshot.config.limits, MAX_BODY_BYTES)
     if body.strip() not in (b"", b"{}"):
         raise BadRequest("This endpoint takes no request body.", reason="body_unexpected")
+    await _recheck(call)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -36,6 +37,8 @@ class Call:
     params: dict[str, str]
     query_string: str
     caller: Caller | None = None
+    # Authenticates the caller again; set for endpoints that take credentials.
+    recheck: Callable[[], Awaitable[None]] | None = None
 
     @property
     def principal(self) -> Principal:

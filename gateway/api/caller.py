@@ -88,10 +88,13 @@ class CallerAuthenticator:
                                   reason="session_invalid")
         principal = self._authenticator.principal(user, "session", snapshot.roles,
                                                   expires_at=session.expires_at)
-        caller = Caller(principal, session, token)
-        if request.method not in SAFE_METHODS:
-            _check_same_origin(request, snapshot, session)
-        return caller
+        return Caller(principal, session, token)
+
+    def check_same_origin(self, request: web.BaseRequest, snapshot: Snapshot,
+                          caller: Caller) -> None:
+        """Refuse a change made with the page session from anywhere but the page."""
+        if caller.session is not None and request.method not in SAFE_METHODS:
+            _check_same_origin(request, snapshot, caller.session)
 
 
 def _session_cookie(request: web.BaseRequest) -> str | None:

@@ -39,8 +39,11 @@ class ApiDocument:
         self._registry = Registry().with_resource(_BASE, resource)
         self._validators: dict[str, jsonschema.Draft202012Validator] = {}
 
-    def check(self, schema_name: str, value) -> dict:
-        """Return `value` when it fits the named schema, else raise a 422 naming the field."""
+    def check(self, schema_name: str, value, *, field: str = ""):
+        """Return `value` when it fits the named schema, else raise a 422 naming the field.
+
+        `field` names `value` itself, for a query parameter.
+        """
         validator = self._validators.get(schema_name)
         if validator is None:
             validator = jsonschema.Draft202012Validator(
@@ -51,11 +54,11 @@ class ApiDocument:
 
         error = jsonschema.exceptions.best_match(validator.iter_errors(value))
         if error is not None:
-            raise _unprocessable(error)
+            raise _unprocessable(error, field)
         return value
 
 
-def _unprocessable(error) -> UnprocessableContent:
+def _unprocessable(error, prefix: str) -> UnprocessableContent:
     if error.validator == "additionalProperties":
         known = list(error.schema.get("properties", {}))
         unknown = sorted(key for key in error.instance if key not in known)
@@ -65,7 +68,8 @@ def _unprocessable(error) -> UnprocessableContent:
             allowed=known,
         )
 
-    field = ".".join(str(part) for part in error.absolute_path)
+    field = ".".join([prefix] * bool(prefix)
+                     + [str(part) for part in error.absolute_path])
     if error.validator == "required":
         missing = error.message.split("'")[1]
         return UnprocessableContent(f"Field {missing!r} is required.", field=missing)
@@ -73,10 +77,16 @@ def _unprocessable(error) -> UnprocessableContent:
         allowed = error.validator_value
         return UnprocessableContent(
             f"Field {field!r} must be one of {', '.join(allowed)}, "
-            f"not {error.instance!r}.",
+            f"not {_shortened(repr(error.instance))}.",
             field=field,
             allowed=allowed,
         )
     if not field:
         return UnprocessableContent("The body must be a JSON object.", field="")
-    return UnprocessableContent(f"Field {field!r}: {error.message}.", field=field)
+    return UnprocessableContent(f"Field {field!r}: {_shortened(error.message)}.",
+                                field=field)
+
+
+def _shortened(text: str, limit: int = 100) -> str:
+    # A detail echoes the client's value; a long one would only bloat the log.
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -23,7 +23,7 @@ from gateway.api.explain import ExplainEndpoint
 from gateway.api.session import SessionEndpoints
 from gateway.api.users import UserEndpoints
 from gateway.authn import Authenticator
-from gateway.errors import MethodNotAllowed, NotFound
+from gateway.errors import MethodNotAllowed, NotFound, Unauthenticated
 from gateway.observe.decision_log import DecisionRecord
 from gateway.routing.target import Target
 from gateway.snapshot import Snapshot
@@ -41,6 +41,7 @@ class Endpoint:
     action: str | None = None
     credentials: bool = True
     embed: bool = False  # takes an embed session's credential, and only that
+    head: bool = True  # a GET endpoint also answers HEAD
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -74,7 +75,7 @@ class GatewayApi:
             Endpoint("GET", "users/", pages.users_page, credentials=False),
             Endpoint("GET", "users", _redirect_to_page, credentials=False),
             Endpoint("GET", "static/{file}", pages.static_file, credentials=False),
-            Endpoint("GET", "login", session.login, credentials=False),
+            Endpoint("GET", "login", session.login, credentials=False, head=False),
             Endpoint("GET", "v1/openapi.json", pages.openapi_document,
                      credentials=False),
             Endpoint("GET", "v1/session", session.get_session),
@@ -132,12 +133,17 @@ class GatewayApi:
 
         call = Call(request, snapshot, record, params, target.query_string)
         if endpoint.credentials:
-            call.caller = await self._callers.authenticate(request, snapshot,
-                                                           embed=endpoint.embed)
-            principal = call.caller.principal
-            record.subject = principal.user_id
-            record.role = principal.role
-            record.user_type = principal.user_type
+            await self._authenticate(call, endpoint)
+            self._callers.check_same_origin(request, snapshot, call.caller)
+
+            async def recheck() -> None:
+                user_id = call.principal.user_id
+                await self._authenticate(call, endpoint)
+                if call.principal.user_id != user_id:
+                    raise Unauthenticated("The credential changed hands during the "
+                                          "request.", reason="credentials_changed")
+
+            call.recheck = recheck
 
         response = await endpoint.handler(call, self._document(snapshot))
         if response.status < 400:
@@ -145,21 +151,33 @@ class GatewayApi:
             record.reason = "allowed"
         return response
 
+    async def _authenticate(self, call: Call, endpoint: Endpoint) -> None:
+        call.caller = await self._callers.authenticate(call.request, call.snapshot,
+                                                       embed=endpoint.embed)
+        principal = call.caller.principal
+        call.record.subject = principal.user_id
+        call.record.role = principal.role
+        call.record.user_type = principal.user_type
+
     def _match_start(self, method: str) -> tuple[Endpoint, dict]:
-        if method not in ("GET", "HEAD"):
+        if method != "GET":
             raise MethodNotAllowed("The embed start page takes GET.", allowed=["GET"])
         return self._embed_start, {}
 
     def _match(self, method: str, segments: tuple[str, ...]) -> tuple[Endpoint, dict]:
-        method = "GET" if method == "HEAD" else method
         allowed = []
         for endpoint in self._endpoints:
             params = _match_segments(endpoint.segments, segments)
             if params is None:
                 continue
-            if endpoint.method == method:
+            # HEAD reads like GET, except where a GET consumes a code.
+            if endpoint.method == method or (
+                method == "HEAD" and endpoint.method == "GET" and endpoint.head
+            ):
                 return endpoint, params
             allowed.append(endpoint.method)
+            if endpoint.method == "GET" and endpoint.head:
+                allowed.append("HEAD")
 
         if allowed:
             raise MethodNotAllowed(f"This endpoint takes {', '.join(allowed)}.",

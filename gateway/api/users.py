@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
@@ -20,7 +21,7 @@ from gateway.api.body import json_body, no_body
 from gateway.api.call import Call, empty_response, json_response
 from gateway.api.document import ApiDocument
 from gateway.api.rules import UserAdminRules
-from gateway.errors import Conflict, NotFound, UnprocessableContent
+from gateway.errors import Conflict, Forbidden, NotFound, UnprocessableContent
 from gateway.store import (
     ApiKeyInfo,
     InvalidUser,
@@ -34,6 +35,9 @@ from gateway.store import (
 _DIRECTORY_FIELDS = ("id", "name", "email", "role")
 DEFAULT_PAGE = 100
 MAX_PAGE = 500
+MAX_CURSOR = 200
+_DIGITS = re.compile(r"[0-9]{1,4}")
+_PREFIX = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
 def user_json(user: User, *, full: bool = True) -> dict:
@@ -60,6 +64,9 @@ def encode_cursor(value) -> str:
 
 
 def decode_cursor(text: str):
+    if len(text) > MAX_CURSOR:
+        raise UnprocessableContent("The cursor is not one this API returned.",
+                                   field="cursor")
     try:
         return orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError):
@@ -70,7 +77,7 @@ def decode_cursor(text: str):
 def page_limit(text: str | None) -> int:
     if text is None:
         return DEFAULT_PAGE
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_PAGE:
         raise UnprocessableContent(f"limit must be a whole number from 1 to {MAX_PAGE}.",
                                    field="limit")
     return int(text)
@@ -95,12 +102,16 @@ class UserEndpoints:
 
         roles = [role for role in call.snapshot.config.roles if role in listable]
         if "role" in query:
-            document.check("Role", query["role"])
+            document.check("Role", query["role"], field="role")
             roles = [role for role in roles if role == query["role"]]
+        if not readable and ("type" in query or "active" in query):
+            raise Forbidden("Listing by type or state needs the permission to read "
+                            "users.", reason="policy_denied")
         user_type = None
         if "type" in query:
-            user_type = document.check("UserType", query["type"])
-        active = None
+            user_type = document.check("UserType", query["type"], field="type")
+        # Roles that see the directory only see the users one may pick.
+        active = None if readable else True
         if "active" in query:
             if query["active"] not in ("true", "false"):
                 raise UnprocessableContent("active must be true or false.",
@@ -126,10 +137,8 @@ class UserEndpoints:
         return json_response({"items": items, "next_cursor": next_cursor})
 
     async def get_user(self, call: Call, document: ApiDocument) -> web.Response:
-        rules = _rules(call)
-        rules.require_any(call.principal, "users", "read")
-        user = await self._target(call)
-        call.allowed_by(rules.require(call.principal, "users", "read", user.role))
+        user = await self._target(call, "users", "read")
+        call.allowed_by(_rules(call).require(call.principal, "users", "read", user.role))
         return json_response(user_json(user))
 
     async def create_user(self, call: Call, document: ApiDocument) -> web.Response:
@@ -148,12 +157,13 @@ class UserEndpoints:
     async def change_role(self, call: Call, document: ApiDocument) -> web.Response:
         body = await json_body(call, document, "RoleChange")
         rules = _rules(call)
-        user = await self._target(call)
+        user = await self._target(call, "users", "update_role")
         call.allowed_by(rules.require(call.principal, "users", "update_role", user.role))
         rules.require_giving(call.principal, "update_role", body["role"])
 
         with _store_errors():
-            changed = await self._store.set_role(user.id, body["role"], by=call.actor)
+            changed = await self._store.set_role(user.id, body["role"], by=call.actor,
+                                                 expect_role=user.role)
         await self._on_change()
         return json_response(user_json(changed))
 
@@ -165,26 +175,27 @@ class UserEndpoints:
 
     async def _set_active(self, call: Call, active: bool) -> web.Response:
         await no_body(call)
-        user = await self._target(call)
         action = "activate" if active else "deactivate"
+        user = await self._target(call, "users", action)
         call.allowed_by(_rules(call).require(call.principal, "users", action, user.role))
 
         with _store_errors():
-            changed = await self._store.set_active(user.id, active, by=call.actor)
+            changed = await self._store.set_active(user.id, active, by=call.actor,
+                                                   expect_role=user.role)
         await self._on_change()
         return json_response(user_json(changed))
 
     async def delete_user(self, call: Call, document: ApiDocument) -> web.Response:
-        user = await self._target(call)
+        user = await self._target(call, "users", "delete")
         call.allowed_by(_rules(call).require(call.principal, "users", "delete", user.role))
 
         with _store_errors():
-            await self._store.delete_user(user.id, by=call.actor)
+            await self._store.delete_user(user.id, by=call.actor, expect_role=user.role)
         await self._on_change()
         return empty_response()
 
     async def list_keys(self, call: Call, document: ApiDocument) -> web.Response:
-        user = await self._target(call, service=True)
+        user = await self._target(call, "api_keys", "list", service=True)
         call.allowed_by(_rules(call).require(call.principal, "api_keys", "list",
                                              user.role))
         keys = await self._store.list_api_keys(user.id)
@@ -192,7 +203,7 @@ class UserEndpoints:
 
     async def rotate_key(self, call: Call, document: ApiDocument) -> web.Response:
         await no_body(call)
-        user = await self._target(call, service=True)
+        user = await self._target(call, "api_keys", "create", service=True)
         call.allowed_by(_rules(call).require(call.principal, "api_keys", "create",
                                              user.role))
 
@@ -203,17 +214,27 @@ class UserEndpoints:
                               "api_key": key}, status=201)
 
     async def revoke_key(self, call: Call, document: ApiDocument) -> web.Response:
-        user = await self._target(call, service=True)
+        user = await self._target(call, "api_keys", "revoke", service=True)
         call.allowed_by(_rules(call).require(call.principal, "api_keys", "revoke",
                                              user.role))
 
+        prefix = call.params["prefix"]
+        if not _PREFIX.fullmatch(prefix):
+            raise NotFound("Name the key by its prefix, the part after gwk_.",
+                           reason="api_key_not_found")
         with _store_errors():
-            info = await self._store.revoke_api_key(call.params["prefix"],
-                                                    user_id=user.id, by=call.actor)
+            info = await self._store.revoke_api_key(prefix, user_id=user.id,
+                                                    by=call.actor)
         await self._on_change()
         return json_response(key_json(info))
 
-    async def _target(self, call: Call, *, service: bool = False) -> User:
+    async def _target(self, call: Call, resource: str, action: str, *,
+                      service: bool = False) -> User:
+        """The user a call is aimed at; 403 first for roles that may do none of it.
+
+        So a role without the action learns nothing of which ids exist.
+        """
+        _rules(call).require_any(call.principal, resource, action)
         user = await self._store.get_user(call.params["id"])
         if user is None or (service and user.type != "service"):
             kind = "service user" if service else "user"

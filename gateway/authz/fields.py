@@ -72,6 +72,9 @@ def parse_json_object(body: bytes) -> dict:
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("The request body is not valid JSON.",
                          reason="body_invalid_json") from None
+    except RecursionError:
+        raise BadRequest("The request body nests too deeply.",
+                         reason="body_too_deep") from None
     if not isinstance(document, dict):
         raise BadRequest("The request body must be a JSON object.",
                          reason="body_not_object")

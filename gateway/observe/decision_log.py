@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from gateway.observe.decision_writer import DecisionWriter
 
 log = logging.getLogger("gateway.decision")
 MASK = "***"
+
+# API keys, embed tokens and JWTs, should a client put one in a path.
+_CREDENTIAL = re.compile(r"gw[ke]_[A-Za-z0-9_\-]+|eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_.\-]*")
+
+
+def redact_path(path: str) -> str:
+    """Return `path` with anything that looks like a credential replaced."""
+    if "gw" not in path and "eyJ" not in path:
+        return path
+    return _CREDENTIAL.sub(MASK, path)
+
 
 # When set, decision lines bypass `logging` (see gateway.observe.decision_writer).
 _writer: DecisionWriter | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
@@ -13,6 +14,25 @@ USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
+# Control, format (such as U+202E, right-to-left override), separator and
+# surrogate characters: they rewrite terminal output and hide in listings.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+MAX_TEXT = 320
+
+
+def check_text(value: str, field: str) -> None:
+    """Raise InvalidUser when `value` is too long or holds a hidden character."""
+    if len(value) > MAX_TEXT:
+        raise InvalidUser(f"{field} is longer than {MAX_TEXT} characters", field=field)
+    for character in value:
+        if unicodedata.category(character) in _HIDDEN_CATEGORIES:
+            raise InvalidUser(
+                f"{field} contains the control or format character "
+                f"U+{ord(character):04X}",
+                field=field,
+            )
+
+
 def check_new_user(name: str, email: str, type: str, user_id: str | None) -> None:
     """Raise InvalidUser naming the first field of a new user that is invalid."""
     if type not in USER_TYPES:
@@ -21,10 +41,13 @@ def check_new_user(name: str, email: str, type: str, user_id: str | None) -> Non
             field="type",
             allowed=USER_TYPES,
         )
+    check_text(name, "name")
     if not name.strip():
         raise InvalidUser("name must not be empty", field="name")
+    check_text(email, "email")
     if not EMAIL.fullmatch(email):
-        raise InvalidUser(f"email {email!r} is not an email address", field="email")
+        raise InvalidUser(f"email {email[:100]!r} is not an email address",
+                          field="email")
     if user_id is not None and not USER_ID.fullmatch(user_id):
         raise InvalidUser(
             f"user id {user_id!r} must be 1-64 letters, digits, '.', '_' or '-', "
@@ -145,14 +168,18 @@ class UserStore(Protocol):
     ) -> list[User]: ...
 
     async def set_role(
-        self, user_id: str, role: str, *, by: Actor = COMMAND_LINE
+        self, user_id: str, role: str, *, by: Actor = COMMAND_LINE,
+        expect_role: str | None = None,
     ) -> User: ...
 
     async def set_active(
-        self, user_id: str, active: bool, *, by: Actor = COMMAND_LINE
+        self, user_id: str, active: bool, *, by: Actor = COMMAND_LINE,
+        expect_role: str | None = None,
     ) -> User: ...
 
-    async def delete_user(self, user_id: str, *, by: Actor = COMMAND_LINE) -> User: ...
+    async def delete_user(
+        self, user_id: str, *, by: Actor = COMMAND_LINE, expect_role: str | None = None
+    ) -> User: ...
 
     async def add_api_key(self, user_id: str, *, by: Actor = COMMAND_LINE) -> str: ...
 

@@ -9,6 +9,7 @@ version 1 has no embed sessions.
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 
 VERSION = 2
 
@@ -92,8 +93,12 @@ CREATE INDEX IF NOT EXISTS embed_sessions_key ON embed_sessions(key_prefix);
 
 
 def email_key(email: str) -> str:
-    """Return the case-folded email that uniqueness is checked on."""
-    return email.casefold()
+    """Return the form of an email that uniqueness is checked on.
+
+    NFKC makes composed and decomposed accents (and compatibility forms such
+    as fullwidth letters) one string, and case folding ignores case.
+    """
+    return unicodedata.normalize("NFKC", email).casefold()
 
 
 def open_database(path) -> sqlite3.Connection:
@@ -130,6 +135,11 @@ def _upgrade(db: sqlite3.Connection) -> None:
         # case outside ASCII; the file then stays as it was.
         db.execute("CREATE UNIQUE INDEX users_email_key ON users(email_key)")
     _run_script(db, _VERSION_2)
+    # Version 1 folded case only; the keys are recomputed in the current form.
+    rows = db.execute("SELECT id, email FROM users").fetchall()
+    for user_id, email in rows:
+        db.execute("UPDATE users SET email_key = ? WHERE id = ?",
+                   (email_key(email), user_id))
     db.execute(f"PRAGMA user_version = {VERSION}")
 
 

@@ -134,6 +134,10 @@ class SQLiteUserStore:
 
     def _insert_user(self, name, email, role, type, user_id, by: Actor) -> User:
         check_new_user(name, email, type, user_id)
+        if user_id is not None and self._was_deleted(user_id):
+            # Tokens minted for the deleted user still name this id.
+            raise StoreConflict(f"user id {user_id!r} belonged to a deleted user "
+                                "and is not given again", field="id")
         user_id = user_id or "u-" + secrets.token_hex(6)
         now = _now()
         try:
@@ -179,27 +183,50 @@ class SQLiteUserStore:
         ).fetchall()
         return [_user(row) for row in rows]
 
-    async def set_role(self, user_id: str, role: str, *, by: Actor = COMMAND_LINE) -> User:
+    def _was_deleted(self, user_id: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM audit WHERE action = 'user.delete' AND target = ? LIMIT 1",
+            (user_id,),
+        ).fetchone()
+        return row is not None
+
+    def _current_user(self, user_id: str, expect_role: str | None) -> User:
+        """The user as stored now; with `expect_role`, it must still have that role.
+
+        Callers decide on the role they read before the transaction; another
+        process may have changed it since, and the decision no longer holds.
+        """
+        user = self._existing_user(user_id)
+        if expect_role is not None and user.role != expect_role:
+            raise StoreConflict(f"the role of {user_id!r} changed to {user.role!r} "
+                                "meanwhile; reload and try again", field="role")
+        return user
+
+    async def set_role(self, user_id: str, role: str, *, by: Actor = COMMAND_LINE,
+                       expect_role: str | None = None) -> User:
         with self._transaction():
-            user = self._existing_user(user_id)
+            user = self._current_user(user_id, expect_role)
             if role != self.owner_role:
                 self._keep_an_owner(user, "demote")
             return self._update(user, "role", role, "user.update_role", by)
 
     async def set_active(
-        self, user_id: str, active: bool, *, by: Actor = COMMAND_LINE
+        self, user_id: str, active: bool, *, by: Actor = COMMAND_LINE,
+        expect_role: str | None = None,
     ) -> User:
         with self._transaction():
-            user = self._existing_user(user_id)
+            user = self._current_user(user_id, expect_role)
             if not active:
                 self._keep_an_owner(user, "deactivate")
+                self._end_sessions(user_id)
             action = "user.activate" if active else "user.deactivate"
             return self._update(user, "active", int(active), action, by)
 
-    async def delete_user(self, user_id: str, *, by: Actor = COMMAND_LINE) -> User:
+    async def delete_user(self, user_id: str, *, by: Actor = COMMAND_LINE,
+                          expect_role: str | None = None) -> User:
         """Delete a user with its API keys and sessions; the audit trail keeps it."""
         with self._transaction():
-            user = self._existing_user(user_id)
+            user = self._current_user(user_id, expect_role)
             self._keep_an_owner(user, "delete")
             self._db.execute("DELETE FROM users WHERE id = ?", (user_id,))
             self._audit(by, "user.delete", user_id, _audited(user), None)
@@ -296,6 +323,15 @@ class SQLiteUserStore:
             self._end_embed_sessions(prefix)
             self._audit(by, "api_key.revoke", row[0], {"prefix": prefix}, None)
             return self._key_info(prefix)
+
+    def _end_sessions(self, user_id: str) -> None:
+        # A deactivated user's sessions do not come back with reactivation.
+        self._db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+        self._db.execute(
+            "UPDATE embed_sessions SET revoked_at = ? "
+            "WHERE user_id = ? AND revoked_at IS NULL",
+            (time.time(), user_id),
+        )
 
     def _end_embed_sessions(self, prefix: str) -> None:
         # An embed session lives no longer than the key that opened it.

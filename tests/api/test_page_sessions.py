@@ -148,16 +148,28 @@ async def test_sign_out_ends_the_session(http, gateway):
         assert response.status == 401
 
 
-async def test_session_of_a_deactivated_user_stops_working(http, gateway):
+async def test_deactivation_ends_page_sessions_for_good(http, gateway):
     user = await gateway.store.add_user(name="Leaving", email=new_email(),
                                         role="administrator", type="standard")
     headers = await sign_in(http, gateway, user.id)
 
     await gateway.store.set_active(user.id, False)
+    await gateway.store.set_active(user.id, True)
 
     async with http.get(gateway.url + "/gateway/v1/users",
                         headers={"Cookie": headers["Cookie"]}) as response:
-        assert response.status == 403
+        assert response.status == 401
+
+
+async def test_login_link_is_not_consumed_by_head(http, gateway):
+    code = gateway.running.sessions.create_login_code("u-owner", 60)
+
+    async with http.head(gateway.url + f"/gateway/login?code={code}",
+                         allow_redirects=False) as response:
+        assert response.status == 405
+    opened = await open_link(http, gateway, code)
+
+    assert opened.status == 303
 
 
 async def test_session_cookie_is_no_credential_for_proxied_routes(http, gateway,

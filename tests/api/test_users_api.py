@@ -327,7 +327,7 @@ async def test_wrong_method_gets_405_with_allow(api, gateway, http):
     async with http.patch(gateway.url + "/gateway/v1/users/u-op-1",
                           headers=gateway.credentials("owner")) as response:
         assert response.status == 405
-        assert response.headers["Allow"] == "GET, DELETE"
+        assert response.headers["Allow"] == "GET, HEAD, DELETE"
 
 
 async def test_missing_credentials_get_401(api, gateway, http):
