@@ -27,7 +27,7 @@ async def json_body(call: Call, document: ApiDocument, schema: str) -> dict:
     try:
         orjson.dumps(document_value)
     except orjson.JSONEncodeError:
-        raise BadRequest("The request body holds a string that is not valid "
+        raise BadRequest("The request body contains a string that is not valid "
                          "Unicode, such as a lone surrogate escape.",
                          reason="body_invalid_unicode") from None
     await _recheck(call)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from urllib.parse import parse_qsl
 
 import orjson
@@ -66,6 +67,13 @@ class Call:
             query[key] = value
 
         return query
+
+
+def iso_time(seconds: float | None) -> str | None:
+    """Return seconds since the epoch as ISO 8601 in UTC, or None for None."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
 
 
 def json_response(data, status: int = 200) -> web.Response:

@@ -58,7 +58,7 @@ class CallerAuthenticator:
                 roles=snapshot.roles, allow_embed=True,
             )
             if principal.embed is None:
-                raise Forbidden("This endpoint answers embed sessions only.",
+                raise Forbidden("This endpoint serves embed sessions only.",
                                 reason="embed_only")
             return Caller(principal)
 

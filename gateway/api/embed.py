@@ -13,13 +13,18 @@
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
 
 from aiohttp import web
 from yarl import URL
 
 from gateway.api.body import json_body
-from gateway.api.call import SECURITY_HEADERS, Call, empty_response, json_response
+from gateway.api.call import (
+    SECURITY_HEADERS,
+    Call,
+    empty_response,
+    iso_time,
+    json_response,
+)
 from gateway.api.document import ApiDocument
 from gateway.api.rules import UserAdminRules
 from gateway.authn.authenticator import EMBED_COOKIE
@@ -35,12 +40,6 @@ from gateway.store import EmbedSession, SQLiteEmbedStore, User, UserStore
 from gateway.store.api_keys import parse_prefix
 
 
-def _timestamp(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
-
-
 def session_json(session: EmbedSession) -> dict:
     return {
         "id": session.id,
@@ -48,10 +47,10 @@ def session_json(session: EmbedSession) -> dict:
         "origin": session.origin,
         "scope": session.scope,
         "credential": session.credential,
-        "created_at": _timestamp(session.created_at),
-        "started_at": _timestamp(session.started_at),
-        "expires_at": _timestamp(session.expires_at),
-        "revoked_at": _timestamp(session.revoked_at),
+        "created_at": iso_time(session.created_at),
+        "started_at": iso_time(session.started_at),
+        "expires_at": iso_time(session.expires_at),
+        "revoked_at": iso_time(session.revoked_at),
     }
 
 
@@ -181,7 +180,7 @@ class EmbedEndpoints:
         call.query()
         session = call.principal.embed
         if session is None:
-            raise Forbidden("This endpoint answers embed sessions only.",
+            raise Forbidden("This endpoint serves embed sessions only.",
                             reason="embed_only")
 
         data = _view_session(session)
@@ -250,7 +249,7 @@ def _view_session(session: EmbedSession) -> dict:
         "service_user": session.user_id,
         "origin": session.origin,
         "scope": session.scope,
-        "expires_at": _timestamp(session.expires_at),
+        "expires_at": iso_time(session.expires_at),
     }
 
 

@@ -10,11 +10,16 @@ subdomain can set or overwrite it), HttpOnly and SameSite=Strict.
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
 
 from aiohttp import web
 
-from gateway.api.call import SECURITY_HEADERS, Call, empty_response, json_response
+from gateway.api.call import (
+    SECURITY_HEADERS,
+    Call,
+    empty_response,
+    iso_time,
+    json_response,
+)
 from gateway.api.caller import SESSION_COOKIE
 from gateway.api.document import ApiDocument
 from gateway.api.rules import UserAdminRules
@@ -40,12 +45,6 @@ _REFUSAL_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
 <body><h1>Not signed in</h1><p>{detail}</p></body></html>
 """
-
-
-def _timestamp(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
 
 
 class SessionEndpoints:
@@ -101,7 +100,7 @@ class SessionEndpoints:
             "user": {"id": user.id, "name": user.name, "email": user.email,
                      "role": user.role, "type": user.type, "active": user.active},
             "csrf_token": caller.session.csrf_token if caller.session else None,
-            "expires_at": _timestamp(principal.expires_at),
+            "expires_at": iso_time(principal.expires_at),
             "roles": list(call.snapshot.config.roles),
             "permissions": rules.permissions(principal),
         })

@@ -120,7 +120,7 @@ class Authenticator:
 
     def principal(self, user: User, credential: str, roles: frozenset[str], *,
                   expires_at: float | None = None) -> Principal:
-        """The principal of a user whose credential was checked, if it may act."""
+        """Return the principal of a user whose credential was checked, if it may act."""
         if not user.active:
             raise Forbidden("The user is deactivated.", reason="user_inactive")
         if user.role not in roles:

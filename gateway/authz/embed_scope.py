@@ -1,9 +1,9 @@
 """What an embed session may reach: its role's permission and its scope together.
 
-An embed session acts as its service user, narrowed twice: only routes marked
-`embed` in config.yaml are open to it, and a session scoped to one object (a
-chat, a contact: a resolver name and an id) reaches `api` routes of that
-object only.  `view` routes serve the embedded page itself and are open to
+An embed session acts as its service user, narrowed twice.  Only routes
+marked `embed` in config.yaml are open to it.  And a session scoped to one
+object (a chat, a contact: a resolver name and an id) reaches `api` routes of
+that object only.  `view` routes serve the embedded page itself and are open to
 every embed session.
 """
 
@@ -41,7 +41,7 @@ def check_embed_origin(session: EmbedSession, credential: str, method: str,
     """Refuse a change made with the embed cookie from anywhere but the view.
 
     The embedded view runs on the gateway's own origin, so its requests carry
-    that Origin; a page of the partner site (or any other) that sends the
+    that Origin.  A page of the partner site (or any other) that sends the
     partitioned cookie along carries its own.  The session's CSRF token, which
     only the view can read, is required too.
     """

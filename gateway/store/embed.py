@@ -1,6 +1,6 @@
 """Embed sessions of service users: launch codes, the sessions they start, origins.
 
-A partner's backend asks for a session with its service user's API key and
+A partner's backend requests a session with its service user's API key and
 gets a single-use launch code.  The iframe trades the code for the session's
 credential: a cookie (`/embed/start`) or a short bearer token (the
 postMessage path).  Codes and credentials carry 256 random bits and are
@@ -134,14 +134,14 @@ class SQLiteEmbedStore:
         return token, _session(row, csrf_token(token))
 
     def origin_of_code(self, code: str) -> str | None:
-        """The origin a code was issued for, used or not: where its error page may show."""
+        """Return the origin a code was issued for, used or not, for its error page."""
         row = self._db.execute(
             "SELECT origin FROM embed_sessions WHERE code_hash = ?", (_digest(code),)
         ).fetchone()
         return None if row is None else row[0]
 
     def find(self, token: str) -> EmbedSession | None:
-        """The live session of a cookie or bearer credential, or None."""
+        """Return the live session of a cookie or bearer credential, or None."""
         if not token.startswith(TOKEN_PREFIX):
             return None
 

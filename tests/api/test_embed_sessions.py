@@ -1,7 +1,7 @@
 """Embed sessions: launch codes, the start page, the cookie and token, scope, revocation.
 
 The service user u-service has the chat_manager role; its sessions here are
-scoped to chat 1 unless a test says otherwise.
+scoped to chat 1 unless a test sets another scope.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ async def embedding(gateway, http) -> Embedding:
     return embedding
 
 
-async def test_launch_returns_a_long_single_use_code_and_url(embedding):
+async def test_launch_returns_code_and_url(embedding):
     status, launched = await embedding.launch()
 
     assert status == 201
@@ -130,7 +130,7 @@ async def test_start_sets_a_partitioned_host_cookie_and_redirects(embedding):
     assert not any(attribute.startswith("domain") for attribute in attributes)
 
 
-async def test_start_response_may_be_framed_by_the_partner_only(embedding):
+async def test_start_framed_by_partner_only(embedding):
     _, launched = await embedding.launch()
 
     response = await embedding.start(launched["code"])

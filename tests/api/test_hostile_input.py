@@ -40,7 +40,7 @@ async def test_key_revoked_while_the_body_arrives_is_refused(api, gateway):
     assert email not in [user.email for user in await gateway.store.list_users()]
 
 
-async def test_change_decided_on_a_role_that_changed_is_refused(gateway):
+async def test_stale_role_change_is_refused(gateway):
     user = await gateway.store.add_user(name="Target", email=new_email(),
                                         role="chat_operator", type="standard")
     await gateway.store.set_role(user.id, "owner")
