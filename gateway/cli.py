@@ -49,8 +49,13 @@ def main() -> None:
 @CONFIG_OPTION
 @click.option("--host", help="Listen address; overrides listen.host.")
 @click.option("--port", type=int, help="Listen port; overrides listen.port.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes serving the one port (SO_REUSEPORT).")
+@click.option("--reuse-port", is_flag=True, hidden=True)
+@click.option("--no-admin", is_flag=True, hidden=True)
 @expected_errors
-def serve(config_file: Path, host: str | None, port: int | None) -> None:
+def serve(config_file: Path, host: str | None, port: int | None, workers: int,
+          reuse_port: bool, no_admin: bool) -> None:
     """Run the gateway in front of the upstream named in the config."""
     from gateway.observe.logs import configure_logging
     from gateway.server import serve_forever
@@ -58,10 +63,30 @@ def serve(config_file: Path, host: str | None, port: int | None) -> None:
 
     snapshot = load_snapshot(config_file)
     configure_logging(snapshot.config.log_level)
+    if workers > 1:
+        from gateway.workers import Supervisor
+
+        port = port if port is not None else snapshot.config.listen_port
+        if port == 0:
+            raise click.UsageError("--workers needs a fixed port, not 0")
+        raise SystemExit(Supervisor(config_file, host=host, port=port,
+                                    workers=workers).run())
+
+    _use_uvloop_when_installed()
     try:
-        asyncio.run(serve_forever(snapshot, host=host, port=port))
+        asyncio.run(serve_forever(snapshot, host=host, port=port,
+                                  reuse_port=reuse_port, admin=not no_admin))
     except OSError as error:
         raise click.ClickException(f"cannot listen: {error.strerror}") from None
+
+
+def _use_uvloop_when_installed() -> None:
+    """Run the event loop on uvloop (`pip install '.[speed]'`) when it is there."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 @main.command()

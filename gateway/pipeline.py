@@ -12,11 +12,12 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
 from gateway.api import GatewayApi
-from gateway.authn import Authenticator, Principal
+from gateway.authn import VIEWER, Authenticator, Principal
 from gateway.authz.embed_scope import check_embed_origin, check_embed_route
 from gateway.authz.fields import authorize_fields, fields_set, read_body
 from gateway.authz.ownership import OwnershipResolver
@@ -74,7 +75,6 @@ class Gateway:
         self._streams = streams
         self._filter_trust = FilterTrust()
         self._metrics = metrics
-        metrics.count_open_streams(lambda: streams.open_count)
 
     @property
     def metrics(self) -> GatewayMetrics:
@@ -218,6 +218,11 @@ class Gateway:
         record.route = route.name
         record.resource = route.resource
         record.action = route.action
+        if route.embed == "view" and not self._authenticator.has_credentials(
+            headers, snapshot.config.api_key_header
+        ):
+            # The embedded page holds no data until a session gives it some.
+            return Authorized(target, match, VIEWER, "all")
 
         principal = await self._authenticator.authenticate(
             headers,
@@ -269,10 +274,14 @@ class Gateway:
         stream = LiveStream(record.request_id, decided.principal, recheck, resolvers,
                             client_gone)
         with self._streams.watch(stream):
-            response = await self._forward(request, snapshot, record,
-                                           decided.target.path, decided.match,
-                                           decided.principal, scoped, None,
-                                           stream=stream)
+            self._metrics.open_streams.inc()
+            try:
+                response = await self._forward(request, snapshot, record,
+                                               decided.target.path, decided.match,
+                                               decided.principal, scoped, None,
+                                               stream=stream)
+            finally:
+                self._metrics.open_streams.dec()
         if stream.end_reason is not None:
             record.reason = stream.end_reason
         return response
@@ -281,11 +290,13 @@ class Gateway:
                        principal: Principal, scoped: ScopedRequest,
                        body: bytes | None, stream: LiveStream | None = None):
         forwarding = snapshot.config.forwarding
-        identity = {
-            forwarding.user_header: principal.user_id,
-            forwarding.role_header: principal.role,
-            forwarding.user_type_header: principal.user_type,
-        }
+        identity = {}
+        if principal is not VIEWER:
+            identity = {
+                forwarding.user_header: principal.user_id,
+                forwarding.role_header: principal.role,
+                forwarding.user_type_header: principal.user_type,
+            }
         headers = snapshot.headers.upstream_request_headers(
             request.headers,
             peer=request.remote,
@@ -304,6 +315,9 @@ class Gateway:
             response_headers.update(EMBED_RESPONSE_HEADERS)
             if match.route.embed == "view":
                 frame_ancestors = principal.embed.origin
+        elif principal is VIEWER:
+            response_headers.update(EMBED_RESPONSE_HEADERS)
+            frame_ancestors = self._viewer_frame_ancestors(scoped.query_string)
         response, upstream_status = await self._forwarder.forward(
             request,
             path=path,
@@ -324,6 +338,13 @@ class Gateway:
                 # message reaches a stream that lost its permission.
                 await self._streams.recheck_resolver(resolver.name)
         return response
+
+    def _viewer_frame_ancestors(self, query_string: str) -> str:
+        """Let the page named by `?parent=` frame the bare view, if some user allows it."""
+        parents = parse_qs(query_string).get("parent", [])
+        if len(parents) == 1 and self._authenticator.origin_may_embed(parents[0]):
+            return parents[0]
+        return "'none'"
 
     def _request_id(self, request: web.BaseRequest, snapshot: Snapshot) -> str:
         header = snapshot.config.forwarding.request_id_header

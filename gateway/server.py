@@ -112,8 +112,17 @@ def new_client_session(limit: int) -> aiohttp.ClientSession:
 
 
 async def start_gateway(
-    snapshot: Snapshot, *, host: str | None = None, port: int | None = None
+    snapshot: Snapshot,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    reuse_port: bool = False,
+    admin: bool = True,
 ) -> RunningGateway:
+    """Start the gateway; `reuse_port` lets worker processes share one port.
+
+    Without `admin`, no admin listener starts (only one worker has it).
+    """
     config = snapshot.config
     store = SQLiteUserStore(config.store_path, owner_role=config.roles[0])
     sessions = SQLiteSessionStore(config.store_path)
@@ -131,6 +140,7 @@ async def start_gateway(
         host if host is not None else config.listen_host,
         port if port is not None else config.listen_port,
         reuse_address=True,
+        reuse_port=reuse_port or None,
     )
     try:
         await site.start()
@@ -153,7 +163,7 @@ async def start_gateway(
         running.watcher = asyncio.create_task(
             running.reloader.watch(config.reload.poll_seconds)
         )
-    if config.admin is not None:
+    if config.admin is not None and admin:
         await _start_admin(running, config.admin)
     return running
 
@@ -174,19 +184,21 @@ async def _start_admin(running: RunningGateway, admin: AdminConfig) -> None:
     log.info("health checks on http://%s:%d/readyz", admin.host, running.admin_port)
 
 
-async def serve_forever(snapshot: Snapshot, *, host=None, port=None) -> None:
+async def serve_forever(snapshot: Snapshot, *, host=None, port=None,
+                        reuse_port: bool = False, admin: bool = True) -> None:
     writer = DecisionWriter(sys.stderr.buffer)
     writer.start()
     use_writer(writer)
     try:
-        await _serve(snapshot, host, port)
+        await _serve(snapshot, host, port, reuse_port, admin)
     finally:
         use_writer(None)
         await writer.stop()
 
 
-async def _serve(snapshot: Snapshot, host, port) -> None:
-    running = await start_gateway(snapshot, host=host, port=port)
+async def _serve(snapshot: Snapshot, host, port, reuse_port: bool, admin: bool) -> None:
+    running = await start_gateway(snapshot, host=host, port=port,
+                                  reuse_port=reuse_port, admin=admin)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

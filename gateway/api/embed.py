@@ -106,7 +106,7 @@ class EmbedEndpoints:
             "session": session_json(session),
             "code": code,
             "url": f"{base}{settings.start_path}?code={code}",
-            "code_expires_in": settings.code_seconds,
+            "code_expires_in": int(settings.code_seconds),
         }, status=201)
 
     def _scope(self, call: Call, scope: dict | None) -> tuple[str, str] | None:

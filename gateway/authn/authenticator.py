@@ -105,6 +105,15 @@ class Authenticator:
                             "bearer token.", reason="service_user_token")
         return self.principal(user, "jwt", roles, expires_at=claims["exp"])
 
+    def has_credentials(self, headers: CIMultiDictProxy[str], api_key_header: str) -> bool:
+        """Return whether the request carries any credential, valid or not."""
+        return ("Authorization" in headers or api_key_header in headers
+                or cookie_value(headers, EMBED_COOKIE) is not None)
+
+    def origin_may_embed(self, origin: str) -> bool:
+        """Return whether some service user allows `origin` to embed its sessions."""
+        return self._embeds is not None and self._embeds.origin_allowed(origin)
+
     async def _embed_principal(self, token: str, credential: str,
                                roles: frozenset[str]) -> Principal:
         session = self._embeds.find(token)

@@ -16,3 +16,8 @@ class Principal:
     expires_at: float | None = None  # the token's `exp`, in seconds since the epoch
     # The iframe session the request comes from, which narrows the role.
     embed: EmbedSession | None = None
+
+
+# The sender of a request to an `embed: view` route with no credential: the
+# embedded page itself, before the postMessage path gives it a token.
+VIEWER = Principal(user_id="", role="", user_type="", credential="none")

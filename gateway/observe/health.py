@@ -42,7 +42,7 @@ def health_app(gateway: Gateway, store: UserStore, reloader: SnapshotReloader,
         return web.json_response({"status": "ready"} | body)
 
     async def export(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(metrics.registry),
+        return web.Response(body=generate_latest(metrics.export_registry()),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()

@@ -2,13 +2,17 @@
 
 Labels are bounded: a route is its configured template, never a concrete
 path, and a reason is one of the gateway's reason ids.
+
+With `gateway serve --workers N`, PROMETHEUS_MULTIPROC_DIR is set for every
+worker: prometheus_client then keeps the values in files there, and the one
+worker with the admin listener exports the sum over all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 from gateway.observe.decision_log import DecisionRecord
 
@@ -44,11 +48,16 @@ class GatewayMetrics:
         )
         self.open_streams = Gauge(
             "gateway_open_streams", "WebSockets and event streams open now.",
-            registry=self.registry,
+            registry=self.registry, multiprocess_mode="livesum",
         )
 
-    def count_open_streams(self, count: Callable[[], int]) -> None:
-        self.open_streams.set_function(count)
+    def export_registry(self) -> CollectorRegistry:
+        """Return the registry to export: this process's, or every worker's."""
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            return self.registry
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
 
     def observe(self, record: DecisionRecord) -> None:
         """Count one finished request from its decision record."""

@@ -70,6 +70,13 @@ class SQLiteEmbedStore:
         ).fetchall()
         return [origin for (origin,) in rows]
 
+    def origin_allowed(self, origin: str) -> bool:
+        """Return whether any service user allows `origin` to embed its sessions."""
+        row = self._db.execute(
+            "SELECT 1 FROM embed_origins WHERE origin = ? LIMIT 1", (origin,)
+        ).fetchone()
+        return row is not None
+
     def set_origins(self, user_id: str, origins: list[str]) -> list[str]:
         """Replace the origins allowed to embed the user's sessions, in one change."""
         now = _timestamp()

@@ -360,3 +360,37 @@ async def test_no_code_or_token_in_decision_lines(embedding, gateway, http, capl
     assert "embed" in logged, "no decision line was captured"
     assert launched["code"] not in logged
     assert token not in logged
+
+
+@pytest.mark.parametrize(("query", "frame_ancestors"), [
+    ("", "'none'"),
+    (f"?parent={PARTNER}", PARTNER),
+    ("?parent=http://evil.test", "'none'"),
+])
+async def test_bare_view_is_framed_by_an_allowed_parent_only(embedding, gateway, http,
+                                                             query, frame_ancestors):
+    async with http.get(gateway.url + "/app/" + query) as response:
+        assert response.status == 200
+        policies = response.headers.getall("Content-Security-Policy")
+
+    assert f"frame-ancestors {frame_ancestors}" in policies
+
+
+async def test_bare_view_goes_upstream_without_identity(embedding, gateway, http,
+                                                        sample_api):
+    await sample_api.clear()
+
+    async with http.get(gateway.url + "/app/app.js") as response:
+        assert response.status == 200
+
+    (forwarded,) = await sample_api.forwarded()
+    assert "x-gateway-user" not in forwarded["headers"]
+
+
+async def test_bare_view_route_takes_no_other_path(gateway, http, sample_api):
+    await sample_api.clear()
+
+    async with http.get(gateway.url + "/api/1/chats/1/") as response:
+        assert response.status == 401
+
+    assert await sample_api.forwarded() == []

@@ -15,8 +15,13 @@ of another folder starts.
 `GATEWAY_CHROMIUM` names the browser executable (default /usr/bin/chromium).
 When it does not exist, or the playwright package is not installed, the tests
 are skipped, unless `GATEWAY_BROWSER_REQUIRED=1`, which makes them fail.
-`GATEWAY_SCREENSHOT_DIR` is where a screenshot of the page is saved (default:
+`GATEWAY_SCREENSHOT_DIR` is where screenshots of the pages are saved (default:
 the test's tmp_path).
+
+The embedded chat view runs against a stack of its own (`embed_stack`).  Its
+gateway has `gateway_api.public_url` http://localhost:PORT and a sample API of
+its own.  A partner site on 127.0.0.1 (tests/browser/partner_site.py) frames
+the view, and its backend opens embed sessions with a service user's API key.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import pytest
 
 from gateway.config.derive import derive_config
 
+from .embedding import EmbedStack, http_json
 from .pages import UsersPage
 
 try:
@@ -75,6 +81,13 @@ SEEDED_USERS = [
     ("u-op-2", "Pia Operator", "chat_operator"),
 ]
 SEEDED_SERVICE_USER = ("u-bot", "Reporting bot", "chat_manager")
+
+# The embed stack's users: the owner sets the service user's allowed origins,
+# and the service user opens the embed sessions, each scoped to EMBED_CHAT.
+EMBED_OWNER = ("u-owner", "Olivia Owner", "owner")
+EMBED_SERVICE_USER = ("u-partner-bot", "Partner CRM bot", "chat_manager")
+EMBED_CHAT = "1"
+PARTNER_SITE = Path(__file__).with_name("partner_site.py")
 
 
 def skip_or_fail(reason: str) -> None:
@@ -337,8 +350,149 @@ def sign_in(stack: Stack, new_context: ContextFactory) -> SignIn:
 
 
 @pytest.fixture
-def screenshot_path(tmp_path: Path) -> Path:
+def screenshot_folder(tmp_path: Path) -> Path:
     folder = os.environ.get("GATEWAY_SCREENSHOT_DIR")
     target = Path(folder) if folder else tmp_path
     target.mkdir(parents=True, exist_ok=True)
-    return target / "users-and-roles.png"
+    return target
+
+
+@pytest.fixture
+def screenshot_path(screenshot_folder: Path) -> Path:
+    return screenshot_folder / "users-and-roles.png"
+
+
+def start_logged(
+    command: list[str],
+    log: Path,
+    port: int,
+    started: list[subprocess.Popen],
+    env: dict[str, str] | None = None,
+) -> None:
+    """Start `command` with its output in `log`, and wait until `port` listens.
+
+    The process is appended to `started` before the wait, so that the caller
+    stops it also when it never listens.
+    """
+    with log.open("w") as output:
+        started.append(subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, cwd=log.parent, env=env,
+        ))
+    wait_until_listening(port, started[-1], log)
+
+
+@pytest.fixture(scope="package")
+def embed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbedStack]:
+    folder = tmp_path_factory.mktemp("embed")
+    sample_port, gateway_port = free_port(), free_port()
+    partner_port, other_port = free_port(), free_port()
+    config = derive_config(
+        SOURCE_CONFIG,
+        folder / "config.yaml",
+        {
+            ("listen", "port"): gateway_port,
+            # Launch URLs name this origin, which is a site apart from the
+            # partner's 127.0.0.1.
+            ("gateway_api", "public_url"): f"http://localhost:{gateway_port}",
+            ("forwarding", "allowed_hosts"): ["127.0.0.1", "localhost"],
+            ("upstream", "url"): f"http://127.0.0.1:{sample_port}",
+            ("store", "sqlite"): folder / "gateway.db",
+            ("authentication", "jwt", "secret_file"): folder / "jwt-secret",
+            ("admin", "port"): 0,
+        },
+    )
+    running = EmbedStack(
+        folder=folder,
+        config=config,
+        gateway_port=gateway_port,
+        sample_port=sample_port,
+        partner_origin=f"http://127.0.0.1:{partner_port}",
+        other_origin=f"http://127.0.0.1:{other_port}",
+        service_user=EMBED_SERVICE_USER[0],
+        chat_id=EMBED_CHAT,
+    )
+    run_cli_ok("users", "add", *user_options(config, EMBED_OWNER))
+    api_key = run_cli_ok(
+        "service-users", "add", *user_options(config, EMBED_SERVICE_USER)
+    ).strip()
+
+    started: list[subprocess.Popen] = []
+    try:
+        start_logged(
+            [sys.executable, "-m", "sample_api", "--port", str(sample_port)],
+            folder / "sample_api.log", sample_port, started,
+        )
+        start_logged(
+            [sys.executable, "-m", "gateway.cli", "serve", "-c", str(config),
+             "--port", str(gateway_port)],
+            folder / "gateway.log", gateway_port, started,
+        )
+        allow_embed_origins(running, [running.partner_origin])
+        start_logged(
+            [sys.executable, str(PARTNER_SITE),
+             "--port", str(partner_port), "--port", str(other_port),
+             "--gateway-api", f"http://127.0.0.1:{gateway_port}",
+             "--gateway-origin", running.gateway_origin,
+             "--embed-origin", running.partner_origin,
+             "--chat", EMBED_CHAT],
+            folder / "partner_site.log", partner_port, started,
+            env={**os.environ, "PARTNER_API_KEY": api_key},
+        )
+        wait_until_listening(other_port, started[-1], folder / "partner_site.log")
+        yield running
+    finally:
+        for process in reversed(started):
+            stop(process)
+
+
+def user_options(config: Path, user: tuple[str, str, str]) -> list[str]:
+    """Return the options of `gateway users add` for an (id, name, role) triple."""
+    user_id, name, role = user
+    return ["-c", str(config), "--id", user_id, "--name", name,
+            "--email", f"{user_id}@example.com", "--role", role]
+
+
+def allow_embed_origins(stack: EmbedStack, origins: list[str]) -> None:
+    """Set the service user's allowed origins, as its owner does with the API."""
+    token = run_cli_ok(
+        "token", "--user", EMBED_OWNER[0], "--config", str(stack.config)
+    ).strip()
+    status, body = http_json(
+        stack.gateway_port,
+        "PUT",
+        f"/gateway/v1/users/{stack.service_user}/embed/origins",
+        {"origins": origins},
+        {"Authorization": f"Bearer {token}"},
+    )
+    assert status == 200, body
+    assert body == {"origins": origins}
+
+
+@pytest.fixture
+def new_embed_context(
+    browser: Browser, embed_stack: EmbedStack, browser_problems: BrowserProblems
+) -> Iterator[ContextFactory]:
+    """Open fresh browser contexts for the embed tests, and close them after.
+
+    The sample API's record is cleared first, so that a test reads only the
+    requests it caused.
+    """
+    embed_stack.clear_sample_requests()
+    opened: list[BrowserContext] = []
+
+    def open_context() -> BrowserContext:
+        context = browser.new_context(viewport={"width": 900, "height": 720})
+        context.set_default_timeout(PAGE_TIMEOUT_MS)
+        context.on("page", browser_problems.watch)
+        opened.append(context)
+        return context
+
+    yield open_context
+
+    for context in opened:
+        context.close()
+
+
+@pytest.fixture
+def embed_screenshot_path(screenshot_folder: Path) -> Path:
+    return screenshot_folder / "embedded-view.png"

@@ -1,0 +1,109 @@
+"""`gateway serve --workers N`: N gateway processes on one port.
+
+Each worker is a `gateway serve` process of its own that binds the listen
+port with SO_REUSEPORT, so the kernel spreads new connections over them and
+every core serves.  Worker 0 also runs the admin listener; its `/metrics`
+adds up every worker's values through prometheus_client's multiprocess mode.
+Every worker watches the files and reloads on its own; SIGHUP to this
+supervisor reaches them all.  A worker that exits on its own is started
+again; SIGINT or SIGTERM stops them all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+log = logging.getLogger("gateway.workers")
+
+RESTART_DELAY = 1.0  # seconds before a worker that exited is started again
+STOP_TIMEOUT = 10.0  # seconds a worker has to finish before it is killed
+
+
+class Supervisor:
+    def __init__(self, config_file: Path, *, host: str | None, port: int,
+                 workers: int) -> None:
+        self._config_file = config_file
+        self._host = host
+        self._port = port
+        self._count = workers
+        self._metrics_dir = tempfile.TemporaryDirectory(prefix="gateway-metrics-")
+        self._processes: dict[int, subprocess.Popen] = {}
+        self._stopping = False
+
+    def run(self) -> int:
+        """Start the workers and keep them running until a stop signal."""
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._reload)
+        try:
+            for index in range(self._count):
+                self._start(index)
+            self._watch()
+        finally:
+            self._stop_all()
+            self._metrics_dir.cleanup()
+        return 0
+
+    def _command(self, index: int) -> list[str]:
+        command = [sys.executable, "-m", "gateway.cli", "serve",
+                   "-c", str(self._config_file), "--port", str(self._port),
+                   "--reuse-port"]
+        if self._host is not None:
+            command += ["--host", self._host]
+        if index > 0:
+            command.append("--no-admin")
+        return command
+
+    def _start(self, index: int) -> None:
+        environment = os.environ | {"PROMETHEUS_MULTIPROC_DIR": self._metrics_dir.name}
+        process = subprocess.Popen(self._command(index), env=environment)
+        self._processes[index] = process
+        log.info("worker %d started, pid %d", index, process.pid)
+
+    def _watch(self) -> None:
+        while not self._stopping:
+            time.sleep(0.2)
+            for index, process in list(self._processes.items()):
+                status = process.poll()
+                if status is None or self._stopping:
+                    continue
+                log.warning("worker %d (pid %d) exited with %d; starting it again",
+                            index, process.pid, status)
+                _forget_metrics(process.pid, self._metrics_dir.name)
+                time.sleep(RESTART_DELAY)
+                self._start(index)
+
+    def _stop(self, signum, frame) -> None:
+        self._stopping = True
+
+    def _reload(self, signum, frame) -> None:
+        for process in self._processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGHUP)
+
+    def _stop_all(self) -> None:
+        self._stopping = True
+        for process in self._processes.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for process in self._processes.values():
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _forget_metrics(pid: int, folder: str) -> None:
+    # Live gauges (open streams) of a dead worker must stop counting.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, folder)

@@ -1,0 +1,138 @@
+"""`gateway serve --workers 2`: two processes serve one port, and both take requests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.config.derive import derive_config
+
+from .test_processes import (
+    REPOSITORY,
+    SOURCE_CONFIG,
+    free_port,
+    request,
+    run_cli_ok,
+    stop,
+    wait_until_listening,
+)
+
+REQUESTS = 200
+
+
+def children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+@pytest.fixture(scope="module")
+def workers(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("workers")
+    sample_port, gateway_port, admin_port = free_port(), free_port(), free_port()
+    config = derive_config(SOURCE_CONFIG, folder / "config.yaml", {
+        ("upstream", "url"): f"http://127.0.0.1:{sample_port}",
+        ("store", "sqlite"): folder / "gateway.db",
+        ("authentication", "jwt", "secret_file"): folder / "jwt-secret",
+        ("listen", "port"): gateway_port,
+        ("admin", "port"): admin_port,
+    })
+    run_cli_ok("users", "add", "-c", str(config), "--name", "Manager",
+               "--email", "manager@example.com", "--role", "chat_manager",
+               "--id", "u-manager")
+    token = run_cli_ok("token", "-c", str(config), "--user", "u-manager").strip()
+
+    log = folder / "processes.log"
+    with log.open("wb") as output:
+        sample = subprocess.Popen([sys.executable, "-m", "sample_api", "--port",
+                                   str(sample_port)], stdout=output, stderr=output,
+                                  cwd=REPOSITORY)
+        supervisor = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve",
+                                       "-c", str(config), "--workers", "2"],
+                                      stdout=output, stderr=output, cwd=REPOSITORY)
+    try:
+        wait_until_listening(sample_port, sample, log)
+        wait_until_listening(gateway_port, supervisor, log)
+        wait_until_listening(admin_port, supervisor, log)
+        deadline = time.monotonic() + 15
+        while len(children(supervisor.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield supervisor, gateway_port, admin_port, token
+    finally:
+        stop(supervisor)
+        stop(sample)
+
+
+def test_two_workers_run_under_the_supervisor(workers):
+    supervisor, *_ = workers
+
+    assert len(children(supervisor.pid)) == 2
+
+
+def test_both_workers_serve_the_one_port(workers):
+    supervisor, port, _, token = workers
+    pids = children(supervisor.pid)
+    before = {pid: cpu_ticks(pid) for pid in pids}
+
+    statuses = [request(port, "GET", "/api/1/chats/1/",
+                        {"Authorization": f"Bearer {token}"}).status
+                for _ in range(REQUESTS)]
+
+    assert set(statuses) == {200}
+    busy = [pid for pid in pids if cpu_ticks(pid) > before[pid]]
+    assert busy == pids, "a worker took no connection"
+
+
+def test_metrics_add_up_every_worker(workers):
+    supervisor, port, admin_port, token = workers
+    for _ in range(20):
+        request(port, "GET", "/api/1/no-such-route/")
+
+    text = request(admin_port, "GET", "/metrics").body.decode()
+
+    counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("gateway_requests_total{")
+                  and 'status="404"' in line)
+    assert counted >= 20
+
+
+def test_sighup_reaches_every_worker(workers):
+    supervisor, port, admin_port, token = workers
+    before = request(admin_port, "GET", "/readyz").json()["reloads"]
+
+    supervisor.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if request(admin_port, "GET", "/readyz").json()["reloads"] > before:
+            break
+        time.sleep(0.1)
+
+    assert request(admin_port, "GET", "/readyz").json()["reloads"] > before
+    assert request(port, "GET", "/api/1/chats/1/",
+                   {"Authorization": f"Bearer {token}"}).status == 200
+
+
+def test_worker_that_dies_is_started_again(workers):
+    supervisor, port, _, token = workers
+    victim = children(supervisor.pid)[1]
+
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        current = children(supervisor.pid)
+        if len(current) == 2 and victim not in current:
+            break
+        time.sleep(0.1)
+
+    assert victim not in children(supervisor.pid)
+    assert len(children(supervisor.pid)) == 2
