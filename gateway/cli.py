@@ -344,6 +344,8 @@ def service_users_origins(config_file: Path, user_id: str, origins: tuple[str, .
     from gateway.api.embed import check_origin
     from gateway.errors import UnprocessableContent
 
+    if origins and clear:
+        raise click.UsageError("give ORIGINS or --clear, not both")
     _service_user(config_file, user_id)
     embeds = _embed_store(config_file)
     try:
@@ -378,7 +380,7 @@ def service_users_sessions(config_file: Path, user_id: str) -> None:
         if session.revoked_at is not None:
             state = "revoked"
         elif session.started_at is None:
-            state = "not started"
+            state = "code expired" if session.code_expires_at <= now else "not started"
         else:
             state = "open" if session.expires_at > now else "expired"
         scope = f"{session.scope_kind} {session.scope_id}" if session.scope_kind else "-"

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from aiohttp import web
 from yarl import URL
@@ -37,6 +38,7 @@ from gateway.errors import (
     UnprocessableContent,
 )
 from gateway.store import EmbedSession, SQLiteEmbedStore, User, UserStore
+from gateway.routing.origin import own_origin
 from gateway.store.api_keys import parse_prefix
 
 
@@ -54,14 +56,28 @@ def session_json(session: EmbedSession) -> dict:
     }
 
 
+# Scheme, a lower-case host name (ASCII; IDNs in punycode) or a bracketed IPv6
+# address, and a port: nothing a CSP source list would read as a wildcard,
+# a keyword or a second source.
+_ORIGIN = re.compile(
+    r"https?://(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?"
+    r"(?:\.[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?"
+)
+
+
 def check_origin(value: str, field: str) -> str:
     """Return `value` when it is a serialized origin such as https://crm.example."""
-    url = URL(value) if "://" in value else None
-    if url is None or url.scheme not in ("http", "https") or not url.host or (
-        str(url.origin()) != value
-    ):
+    try:
+        url = URL(value) if _ORIGIN.fullmatch(value) else None
+        valid = url is not None and str(url.origin()) == value and (
+            url.explicit_port is None or 0 < url.explicit_port < 65536
+        )
+    except ValueError:
+        valid = False
+    if not valid:
         raise UnprocessableContent(
-            f"{value!r} is not an origin: scheme, host and optional port, such as "
+            f"{value[:100]!r} is not an origin: http or https, a lower-case host "
+            "and an optional port that is not the default, such as "
             "https://crm.example.com, with no path or trailing slash.",
             field=field,
         )
@@ -126,6 +142,13 @@ class EmbedEndpoints:
             raise BadRequest("The embed code is missing; frame the whole URL.",
                              reason="embed_code_missing")
 
+        # A launch URL opened as a page, not in the partner's frame, starts nothing.
+        destination = call.request.headers.get("Sec-Fetch-Dest")
+        if destination is not None and destination != "iframe":
+            return _refusal(call, None, Forbidden(
+                "An embed link opens only inside the partner's page.",
+                reason="embed_not_framed"))
+
         started = self._embeds.start(code, credential="cookie")
         if started is None:
             origin = self._embeds.origin_of_code(code)
@@ -135,7 +158,7 @@ class EmbedEndpoints:
         token, session = started
         user = await self._store.get_user(session.user_id)
         if not _may_embed(user):
-            self._embeds.revoke(session.user_id, session.id)
+            self._embeds.revoke(session.user_id, session.id, by=None)
             return _refusal(call, session.origin, Forbidden(
                 "The service user of this embed link is deactivated.",
                 reason="user_inactive"))
@@ -156,6 +179,12 @@ class EmbedEndpoints:
         return response
 
     async def trade_code(self, call: Call, document: ApiDocument) -> web.Response:
+        # Only the embedded view, on the gateway's own origin, trades codes.
+        settings = call.snapshot.config.gateway_api
+        own = own_origin(call.request.scheme, call.request.host, settings.public_url)
+        if call.request.headers.getall("Origin", []) != [own]:
+            raise Forbidden("Codes are traded by the embedded view only.",
+                            reason="csrf_origin")
         body = await json_body(call, document, "EmbedCode")
         origin = self._embeds.origin_of_code(body["code"])
         if origin is None or origin != body["origin"]:
@@ -169,7 +198,7 @@ class EmbedEndpoints:
                                   reason="embed_code_invalid")
         token, session = started
         if not _may_embed(await self._store.get_user(session.user_id)):
-            self._embeds.revoke(session.user_id, session.id)
+            self._embeds.revoke(session.user_id, session.id, by=None)
             raise Forbidden("The service user is deactivated.", reason="user_inactive")
 
         call.record.subject = session.user_id
@@ -190,45 +219,48 @@ class EmbedEndpoints:
 
     async def list_sessions(self, call: Call, document: ApiDocument) -> web.Response:
         call.query()
-        user = await self._service_user(call)
+        user = await self._service_user(call, "embed_sessions", "list")
         call.allowed_by(_rules(call).require(call.principal, "embed_sessions", "list",
                                              user.role))
         sessions = self._embeds.list(user.id)
         return json_response({"items": [session_json(item) for item in sessions]})
 
     async def revoke_session(self, call: Call, document: ApiDocument) -> web.Response:
-        user = await self._service_user(call)
+        user = await self._service_user(call, "embed_sessions", "revoke")
         call.allowed_by(_rules(call).require(call.principal, "embed_sessions",
                                              "revoke", user.role))
-        if self._embeds.revoke(user.id, call.params["session"]) == 0:
+        if self._embeds.revoke(user.id, call.params["session"], by=call.actor) == 0:
             raise NotFound(f"No open embed session {call.params['session']!r} of "
                            f"{user.id!r}.", reason="embed_session_not_found")
         return empty_response()
 
     async def revoke_all(self, call: Call, document: ApiDocument) -> web.Response:
-        user = await self._service_user(call)
+        user = await self._service_user(call, "embed_sessions", "revoke")
         call.allowed_by(_rules(call).require(call.principal, "embed_sessions",
                                              "revoke", user.role))
-        ended = self._embeds.revoke(user.id)
+        ended = self._embeds.revoke(user.id, by=call.actor)
         return json_response({"revoked": ended})
 
     async def get_origins(self, call: Call, document: ApiDocument) -> web.Response:
         call.query()
-        user = await self._service_user(call)
+        user = await self._service_user(call, "embed_origins", "read")
         call.allowed_by(_rules(call).require(call.principal, "embed_origins", "read",
                                              user.role))
         return json_response({"origins": self._embeds.allowed_origins(user.id)})
 
     async def set_origins(self, call: Call, document: ApiDocument) -> web.Response:
         body = await json_body(call, document, "EmbedOrigins")
-        user = await self._service_user(call)
+        user = await self._service_user(call, "embed_origins", "update")
         call.allowed_by(_rules(call).require(call.principal, "embed_origins",
                                              "update", user.role))
         origins = [check_origin(origin, f"origins.{number}")
                    for number, origin in enumerate(body["origins"])]
-        return json_response({"origins": self._embeds.set_origins(user.id, origins)})
+        stored = self._embeds.set_origins(user.id, origins, by=call.actor)
+        return json_response({"origins": stored})
 
-    async def _service_user(self, call: Call) -> User:
+    async def _service_user(self, call: Call, resource: str, action: str) -> User:
+        # 403 first for roles that may do none of it, so they cannot probe ids.
+        _rules(call).require_any(call.principal, resource, action)
         user = await self._store.get_user(call.params["id"])
         if user is None or user.type != "service":
             raise NotFound(f"No service user with id {call.params['id']!r}.",

@@ -116,7 +116,8 @@ class Authenticator:
 
     async def _embed_principal(self, token: str, credential: str,
                                roles: frozenset[str]) -> Principal:
-        session = self._embeds.find(token)
+        session = self._embeds.find(token, "cookie" if credential == "embed_cookie"
+                                    else "bearer")
         user = await self._store.get_user(session.user_id) if session else None
         if session is None or user is None or user.type != "service":
             raise Unauthenticated("The embed session has ended or is unknown; "

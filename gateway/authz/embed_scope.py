@@ -45,13 +45,20 @@ def check_embed_origin(session: EmbedSession, credential: str, method: str,
     partitioned cookie along carries its own.  The session's CSRF token, which
     only the view can read, is required too.
     """
-    if credential != "embed_cookie" or method in SAFE_METHODS:
+    # A WebSocket handshake is a GET that opens a two-way channel: from another
+    # page, the partitioned cookie would let it read and send in the session.
+    upgrade = "upgrade" in headers.get("Connection", "").lower()
+    if credential != "embed_cookie" or (method in SAFE_METHODS and not upgrade):
         return
 
     if headers.getall("Origin", []) != [own_origin]:
         raise Forbidden("A change in an embed session must come from the embedded "
                         "view.", reason="csrf_origin")
-    sent = headers.get(CSRF_HEADER, "")
-    if not hmac.compare_digest(sent.encode(), (session.csrf_token or "").encode()):
+    if upgrade:
+        return  # a browser cannot add headers to a WebSocket handshake
+    sent = headers.getall(CSRF_HEADER, [])
+    if len(sent) != 1 or not hmac.compare_digest(
+        sent[0].encode(), (session.csrf_token or "").encode()
+    ):
         raise Forbidden(f"A change in an embed session needs the session's "
                         f"{CSRF_HEADER} header.", reason="csrf_token")

@@ -322,6 +322,7 @@ def _build_routes(
 
     _check_guarded_fields(document, routes)
     _check_reserved(document, routes)
+    _check_embed_routes(document, routes)
     for route in routes:
         if route.stream is not None and route.methods != ("GET",):
             raise document.error(("routes", route.index, "stream"),
@@ -351,6 +352,29 @@ def _check_reserved(document: SourceDocument, routes: list[RouteConfig]) -> None
                 f"paths under {prefix} are served by the gateway itself "
                 "(gateway_api.prefix)",
             )
+
+
+def _check_embed_routes(document: SourceDocument, routes: list[RouteConfig]) -> None:
+    """Keep embed sessions inside their scope and the start page on a view route."""
+    for route in routes:
+        if route.embed == "view" and (route.object is not None or route.filter):
+            raise document.error(
+                ("routes", route.index, "embed"),
+                "a view route serves the embedded page, which holds no data, and "
+                "ignores a session's scope; use embed: api for routes with an "
+                "object or a filter",
+            )
+
+    settings = document.data.get("embed", {})
+    view = settings.get("view", "/app/")
+    if not any(route.embed == "view" and route.path.text == view for route in routes):
+        raise document.error(("embed", "view"),
+                             f"no route with embed: view has the path {view}")
+    start = settings.get("start_path", "/embed/start")
+    prefix = document.data.get("gateway_api", {}).get("prefix", "/gateway/")
+    if (start + "/").startswith(prefix):
+        raise document.error(("embed", "start_path"),
+                             f"is under gateway_api.prefix {prefix}")
 
 
 def _optional_media_types(media_types: list[str] | None) -> frozenset[str] | None:

@@ -11,8 +11,9 @@ from gateway.observe.decision_writer import DecisionWriter
 log = logging.getLogger("gateway.decision")
 MASK = "***"
 
-# API keys, embed tokens and JWTs, should a client put one in a path.
-_CREDENTIAL = re.compile(r"gw[ke]_[A-Za-z0-9_\-]+|eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_.\-]*")
+# API keys (gwk_), embed tokens (gwe_), launch and login codes (gwc_, gwl_)
+# and JWTs, should a client put one in a path.
+_CREDENTIAL = re.compile(r"gw[kecl]_[A-Za-z0-9_\-]+|eyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_.\-]*")
 
 
 def redact_path(path: str) -> str:

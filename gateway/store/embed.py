@@ -13,16 +13,21 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from gateway.store.audit import write_audit
+from gateway.store.base import COMMAND_LINE, Actor
 from gateway.store.schema import open_database
 from gateway.store.sessions import csrf_token
 
 TOKEN_PREFIX = "gwe_"
+CODE_PREFIX = "gwc_"
 _COLUMNS = ("id, user_id, origin, scope_kind, scope_id, credential, created_at, "
-            "started_at, expires_at, revoked_at")
+            "started_at, expires_at, revoked_at, code_expires_at")
 
 
 def _digest(secret: str) -> str:
@@ -45,6 +50,7 @@ class EmbedSession:
     started_at: float | None
     expires_at: float | None
     revoked_at: float | None
+    code_expires_at: float
     csrf_token: str | None = None  # only when found by its credential
 
     @property
@@ -77,21 +83,31 @@ class SQLiteEmbedStore:
         ).fetchone()
         return row is not None
 
-    def set_origins(self, user_id: str, origins: list[str]) -> list[str]:
+    def set_origins(self, user_id: str, origins: list[str], *,
+                    by: Actor = COMMAND_LINE) -> list[str]:
         """Replace the origins allowed to embed the user's sessions, in one change."""
         now = _timestamp()
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
+            before = self.allowed_origins(user_id)
             self._db.execute("DELETE FROM embed_origins WHERE user_id = ?", (user_id,))
             self._db.executemany(
                 "INSERT INTO embed_origins (user_id, origin, created_at) VALUES (?, ?, ?)",
                 [(user_id, origin, now) for origin in sorted(set(origins))],
             )
+            after = self.allowed_origins(user_id)
+            write_audit(self._db, by, "embed.origins", user_id, {"origins": before},
+                        {"origins": after})
+        return after
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-        return self.allowed_origins(user_id)
 
     def create(
         self,
@@ -104,7 +120,7 @@ class SQLiteEmbedStore:
         code_lifetime: float,
     ) -> tuple[str, EmbedSession]:
         """Store a session that a launch code starts; return the code and the row."""
-        code = secrets.token_urlsafe(32)
+        code = CODE_PREFIX + secrets.token_urlsafe(32)
         session_id = "es-" + secrets.token_hex(8)
         now = time.time()
         kind, scope_id = scope if scope is not None else (None, None)
@@ -147,15 +163,19 @@ class SQLiteEmbedStore:
         ).fetchone()
         return None if row is None else row[0]
 
-    def find(self, token: str) -> EmbedSession | None:
-        """Return the live session of a cookie or bearer credential, or None."""
+    def find(self, token: str, credential: str) -> EmbedSession | None:
+        """Return the live session of a `credential` ("cookie" or "bearer"), or None.
+
+        A cookie's value does not work as a bearer token, nor the other way:
+        each has the lifetime and the checks of its own path.
+        """
         if not token.startswith(TOKEN_PREFIX):
             return None
 
         row = self._db.execute(
             f"SELECT {_COLUMNS} FROM embed_sessions WHERE token_hash = ? "
-            "AND revoked_at IS NULL AND expires_at > ?",
-            (_digest(token), time.time()),
+            "AND credential = ? AND revoked_at IS NULL AND expires_at > ?",
+            (_digest(token), credential, time.time()),
         ).fetchone()
         return None if row is None else _session(row, csrf_token(token))
 
@@ -173,13 +193,25 @@ class SQLiteEmbedStore:
         ).fetchall()
         return [_session(row) for row in rows]
 
-    def revoke(self, user_id: str, session_id: str | None = None) -> int:
-        """End one session of the user, or all of them; return how many ended."""
-        return self._db.execute(
-            "UPDATE embed_sessions SET revoked_at = ? WHERE user_id = ? "
-            "AND id = coalesce(?, id) AND revoked_at IS NULL",
-            (time.time(), user_id, session_id),
-        ).rowcount
+    def revoke(self, user_id: str, session_id: str | None = None, *,
+               by: Actor | None = COMMAND_LINE) -> int:
+        """End one live session of the user, or all; return how many ended.
+
+        `by` None leaves no audit row: the gateway ending a session itself.
+        """
+        now = time.time()
+        with self._transaction():
+            ended = self._db.execute(
+                "UPDATE embed_sessions SET revoked_at = ? WHERE user_id = ? "
+                "AND id = coalesce(?, id) AND revoked_at IS NULL "
+                "AND (started_at IS NULL AND code_expires_at > ? OR expires_at > ?) "
+                "RETURNING id",
+                (now, user_id, session_id, now, now),
+            ).fetchall()
+            if ended and by is not None:
+                write_audit(self._db, by, "embed.revoke", user_id, None,
+                            {"sessions": sorted(row[0] for row in ended)})
+        return len(ended)
 
     def close(self) -> None:
         self._db.close()

@@ -41,7 +41,7 @@ class SQLiteSessionStore:
         self._db = open_database(path)
 
     def create_login_code(self, user_id: str, lifetime: float) -> str:
-        code = secrets.token_urlsafe(32)
+        code = "gwl_" + secrets.token_urlsafe(32)
         self._db.execute(
             "INSERT INTO login_codes (code_hash, user_id, expires_at) VALUES (?, ?, ?)",
             (_digest(code), user_id, time.time() + lifetime),

@@ -32,6 +32,7 @@ from gateway.store.base import (
     UserStoreError,
     check_new_user,
 )
+from gateway.store.audit import write_audit
 from gateway.store.schema import email_key, open_database
 
 _USER_COLUMNS = "id, name, email, role, type, active, created_at, updated_at"
@@ -348,19 +349,7 @@ class SQLiteUserStore:
         return ApiKeyInfo(*row)
 
     def _audit(self, by: Actor, action: str, target: str, before, after) -> None:
-        self._db.execute(
-            "INSERT INTO audit (at, actor, action, target, before, after, request_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                _now(),
-                by.user_id,
-                action,
-                target,
-                None if before is None else json.dumps(before, sort_keys=True),
-                None if after is None else json.dumps(after, sort_keys=True),
-                by.request_id,
-            ),
-        )
+        write_audit(self._db, by, action, target, before, after)
 
     async def list_audit(
         self, *, before_id: int | None = None, limit: int = 100

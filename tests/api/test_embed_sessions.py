@@ -244,9 +244,12 @@ async def test_forged_message_with_the_cookie_is_refused(embedding, gateway, htt
     assert await sample_api.forwarded() == []
 
 
-async def trade(http, gateway, code: str, origin: str = PARTNER):
+async def trade(http, gateway, code: str, origin: str = PARTNER, *,
+                sender: str | None = None):
+    """Trade `code` as the view does, from the gateway's origin or from `sender`."""
     async with http.post(gateway.url + "/gateway/v1/embed/token",
-                         json={"code": code, "origin": origin}) as response:
+                         json={"code": code, "origin": origin},
+                         headers={"Origin": sender or gateway.url}) as response:
         return response.status, await response.json(content_type=None)
 
 
@@ -394,3 +397,73 @@ async def test_bare_view_route_takes_no_other_path(gateway, http, sample_api):
         assert response.status == 401
 
     assert await sample_api.forwarded() == []
+
+
+async def test_code_traded_from_another_page_is_refused(embedding, gateway, http):
+    _, launched = await embedding.launch()
+
+    refused = await trade(http, gateway, launched["code"], sender=PARTNER)
+    traded = await trade(http, gateway, launched["code"])
+
+    assert (refused[0], traded[0]) == (403, 200)
+
+
+async def test_launch_url_opened_as_a_page_starts_nothing(embedding, gateway, http):
+    _, launched = await embedding.launch()
+
+    async with http.get(gateway.url + f"/embed/start?code={launched['code']}",
+                        headers={"Sec-Fetch-Dest": "document"},
+                        allow_redirects=False) as response:
+        assert response.status == 403
+    framed = await embedding.start(launched["code"])
+
+    assert framed.status == 303
+
+
+async def test_cookie_value_is_no_bearer_token(embedding):
+    headers = await embedding.cookie_session()
+    token = headers["Cookie"].split("=", 1)[1]
+
+    assert await embedding.get("/api/1/chats/1/",
+                               {"Authorization": f"Bearer {token}"}) == 401
+
+
+async def test_bearer_token_is_no_cookie(embedding, gateway, http):
+    _, launched = await embedding.launch()
+    _, traded = await trade(http, gateway, launched["code"])
+
+    assert await embedding.get("/api/1/chats/1/",
+                               {"Cookie": f"{COOKIE}={traded['token']}"}) == 401
+
+
+@pytest.mark.parametrize("origin", [
+    "http://*", "https://*.crm.example.com", "http://x 127.0.0.1:19001",
+    "http://a.com;x", "http://'self'", "http://a:b", "http://a.com:99999",
+    "http://a.com:0", "http://a.com:80", "https://CRM.example.com", "http://a.com ",
+])
+async def test_origin_that_csp_would_misread_gets_422(embedding, gateway, http, origin):
+    async with http.put(gateway.url + "/gateway/v1/users/u-service/embed/origins",
+                        json={"origins": [origin]},
+                        headers=gateway.credentials("owner")) as response:
+        assert response.status == 422
+
+
+async def test_origin_changes_and_revocations_are_audited(embedding, gateway, http):
+    await embedding.cookie_session()
+    await embedding.allow(PARTNER, "https://crm.example.com")
+    async with http.delete(gateway.url + "/gateway/v1/users/u-service/embed/sessions",
+                           headers=gateway.credentials("owner")) as response:
+        assert response.status == 200
+
+    entries = (await gateway.store.list_audit(limit=5))
+    actions = [entry.action for entry in entries]
+    assert actions[:2] == ["embed.revoke", "embed.origins"]
+    assert entries[1].after == {"origins": ["http://partner.test",
+                                            "https://crm.example.com"]}
+
+
+@pytest.mark.parametrize("user_id", ["u-service", "u-owner", "u-nobody"])
+async def test_operator_cannot_probe_embed_endpoints(gateway, http, user_id):
+    async with http.get(gateway.url + f"/gateway/v1/users/{user_id}/embed/origins",
+                        headers=gateway.credentials("chat_operator")) as response:
+        assert response.status == 403

@@ -16,6 +16,30 @@ from gateway.errors import ConfigError
 # and a part of the message.
 BAD_CONFIGS = [
     pytest.param(
+        "  view: /app/                   # where a started session is sent (an embed: view route)\n",
+        "  view: //evil.example/\n",
+        "view: //evil.example/",
+        "embed.view",
+        "no route with embed: view has the path //evil.example/",
+        id="embed-view-not-a-view-route",
+    ),
+    pytest.param(
+        "  start_path: /embed/start      # served by the gateway: trades the code for a cookie\n",
+        "  start_path: /gateway/v1/users\n",
+        "start_path: /gateway/v1/users",
+        "embed.start_path",
+        "is under gateway_api.prefix",
+        id="embed-start-under-api-prefix",
+    ),
+    pytest.param(
+        "    object: chat\n    embed: api\n",
+        "    object: chat\n    embed: view   # on an object route\n",
+        "embed: view   # on an object route",
+        "routes[1].embed",
+        "a view route serves the embedded page",
+        id="view-route-with-object",
+    ),
+    pytest.param(
         "  port: 8080\n",
         "  port: 8080\n  colour: blue\n",
         "colour:",
