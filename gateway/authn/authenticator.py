@@ -24,6 +24,8 @@ EMBED_COOKIE = "__Host-gateway-embed"
 def cookie_value(headers: CIMultiDictProxy[str], name: str) -> str | None:
     """Return the value of cookie `name`, or None when absent or unreadable."""
     for header in headers.getall("Cookie", []):
+        if name not in header:
+            continue  # most requests: no need to parse the header
         cookies = SimpleCookie()
         try:
             cookies.load(header)
