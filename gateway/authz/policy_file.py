@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from gateway.authz.user_admin import USER_RESOURCES
@@ -47,8 +48,13 @@ class PolicyRule:
     action: str
     scope: str
 
-    def location(self) -> str:
+    @cached_property
+    def _location(self) -> str:
         return f"{Path(self.file).name}:{self.line}"
+
+    def location(self) -> str:
+        """Return `roles.csv:LINE`; built once, since every decision logs it."""
+        return self._location
 
     def fields(self) -> list[str]:
         return [self.role, self.resource, self.action, self.scope]

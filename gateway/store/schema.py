@@ -2,8 +2,8 @@
 
 `PRAGMA user_version` records the schema a file has.  Older files are
 upgraded in one transaction when the store opens them: version 0 has users
-and API keys only, with emails unique by SQLite's ASCII-only NOCASE, and
-version 1 has no embed sessions.
+and API keys only, with emails unique by SQLite's ASCII-only NOCASE,
+version 1 has no embed sessions, and version 2 no index on audit targets.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import unicodedata
 
-VERSION = 2
+VERSION = 3
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS users (
@@ -92,6 +92,12 @@ CREATE INDEX IF NOT EXISTS embed_sessions_key ON embed_sessions(key_prefix);
 """
 
 
+# Adding a user with a given id checks that no deleted user had it.
+_VERSION_3 = """
+CREATE INDEX IF NOT EXISTS audit_target ON audit(target, action);
+"""
+
+
 def email_key(email: str) -> str:
     """Return the form of an email that uniqueness is checked on.
 
@@ -134,12 +140,14 @@ def _upgrade(db: sqlite3.Connection) -> None:
         # Fails, and the upgrade with it, if two stored emails differ only in
         # case outside ASCII; the file then stays as it was.
         db.execute("CREATE UNIQUE INDEX users_email_key ON users(email_key)")
-    _run_script(db, _VERSION_2)
-    # Version 1 folded case only; the keys are recomputed in the current form.
-    rows = db.execute("SELECT id, email FROM users").fetchall()
-    for user_id, email in rows:
-        db.execute("UPDATE users SET email_key = ? WHERE id = ?",
-                   (email_key(email), user_id))
+    if version < 2:
+        _run_script(db, _VERSION_2)
+        # Version 1 folded case only; the keys are recomputed in the current form.
+        rows = db.execute("SELECT id, email FROM users").fetchall()
+        for user_id, email in rows:
+            db.execute("UPDATE users SET email_key = ? WHERE id = ?",
+                       (email_key(email), user_id))
+    _run_script(db, _VERSION_3)
     db.execute(f"PRAGMA user_version = {VERSION}")
 
 

@@ -262,7 +262,7 @@ BAD_CONFIGS = [
         "  port: 8080: x\n",
         "port: 8080: x",
         None,
-        "invalid YAML: mapping values are not allowed here",
+        "invalid YAML: mapping values are not allowed",
         id="invalid-yaml",
     ),
     pytest.param(
