@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 
 from aiohttp import web
@@ -27,6 +26,7 @@ from gateway.api.call import (
     json_response,
 )
 from gateway.api.document import ApiDocument
+from gateway.api.refusal import refusal_page
 from gateway.api.rules import UserAdminRules
 from gateway.authn.authenticator import EMBED_COOKIE
 from gateway.errors import (
@@ -40,6 +40,9 @@ from gateway.errors import (
 from gateway.store import EmbedSession, SQLiteEmbedStore, User, UserStore
 from gateway.routing.origin import own_origin
 from gateway.store.api_keys import parse_prefix
+
+
+_CANNOT_SHOW = "This view cannot be shown"
 
 
 def session_json(session: EmbedSession) -> dict:
@@ -145,23 +148,25 @@ class EmbedEndpoints:
         # A launch URL opened as a page, not in the partner's frame, starts nothing.
         destination = call.request.headers.get("Sec-Fetch-Dest")
         if destination is not None and destination != "iframe":
-            return _refusal(call, None, Forbidden(
-                "An embed link opens only inside the partner's page.",
-                reason="embed_not_framed"))
+            error = Forbidden("An embed link opens only inside the partner's page.",
+                              reason="embed_not_framed")
+            return refusal_page(call, error, _CANNOT_SHOW)
 
         started = self._embeds.start(code, credential="cookie")
         if started is None:
             origin = self._embeds.origin_of_code(code)
-            return _refusal(call, origin, Unauthenticated(
-                "This embed link was used already or has expired; the page that "
-                "shows it must ask for a new one.", reason="embed_code_invalid"))
+            error = Unauthenticated("This embed link was used already or has "
+                                    "expired; the page that shows it must ask for a "
+                                    "new one.", reason="embed_code_invalid")
+            return refusal_page(call, error, _CANNOT_SHOW, frame_ancestors=origin)
         token, session = started
         user = await self._store.get_user(session.user_id)
         if not _may_embed(user):
             self._embeds.revoke(session.user_id, session.id, by=None)
-            return _refusal(call, session.origin, Forbidden(
-                "The service user of this embed link is deactivated.",
-                reason="user_inactive"))
+            error = Forbidden("The service user of this embed link is deactivated.",
+                              reason="user_inactive")
+            return refusal_page(call, error, _CANNOT_SHOW,
+                                frame_ancestors=session.origin)
 
         call.record.subject = session.user_id
         call.record.embed_session = session.id
@@ -285,27 +290,9 @@ def _view_session(session: EmbedSession) -> dict:
     }
 
 
-def _frame_headers(origin: str | None) -> dict[str, str]:
+def _frame_headers(origin: str) -> dict[str, str]:
     """Headers of the start page: framed by the bound origin only, never cached."""
     headers = dict(SECURITY_HEADERS)
-    if origin is not None:
-        del headers["X-Frame-Options"]
-        headers["Content-Security-Policy"] = f"frame-ancestors {origin}"
+    del headers["X-Frame-Options"]
+    headers["Content-Security-Policy"] = f"frame-ancestors {origin}"
     return headers
-
-
-_REFUSAL_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
-<body><h1>This view cannot be shown</h1><p>{detail}</p></body></html>
-"""
-
-
-def _refusal(call: Call, origin: str | None, error: GatewayError) -> web.Response:
-    """Render a refused start as a page that the partner's frame can show."""
-    call.record.reason = error.reason
-    body = _REFUSAL_PAGE.format(title=html.escape(error.title),
-                                detail=html.escape(error.detail))
-    response = web.Response(status=error.status, text=body, content_type="text/html",
-                            headers=_frame_headers(origin))
-    response.headers["Content-Security-Policy"] += "; default-src 'none'"
-    return response

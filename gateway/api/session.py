@@ -9,7 +9,6 @@ subdomain can set or overwrite it), HttpOnly and SameSite=Strict.
 
 from __future__ import annotations
 
-import html
 
 from aiohttp import web
 
@@ -22,29 +21,14 @@ from gateway.api.call import (
 )
 from gateway.api.caller import SESSION_COOKIE
 from gateway.api.document import ApiDocument
+from gateway.api.refusal import refusal_page
 from gateway.api.rules import UserAdminRules
 from gateway.authn import Authenticator
 from gateway.errors import BadRequest, Forbidden, GatewayError, Unauthenticated
 from gateway.store import SQLiteSessionStore, UserStore
 
 
-def refusal_page(call: Call, error: GatewayError) -> web.Response:
-    """Render a refused sign-in as a page, because a person opened the link in a browser."""
-    call.record.reason = error.reason
-    body = _REFUSAL_PAGE.format(title=html.escape(error.title),
-                                detail=html.escape(error.detail))
-    response = web.Response(status=error.status, text=body, content_type="text/html",
-                            headers=SECURITY_HEADERS)
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; frame-ancestors 'none'"
-    )
-    return response
-
-
-_REFUSAL_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
-<body><h1>Not signed in</h1><p>{detail}</p></body></html>
-"""
+_NOT_SIGNED_IN = "Not signed in"
 
 
 class SessionEndpoints:
@@ -69,15 +53,15 @@ class SessionEndpoints:
         if user is None:
             return refusal_page(call, Unauthenticated(
                 "The login link is invalid, used or expired; print a new one with "
-                "gateway login-link.", reason="login_code_invalid"))
+                "gateway login-link.", reason="login_code_invalid"), _NOT_SIGNED_IN)
         try:
             self._authenticator.principal(user, "session", call.snapshot.roles)
         except GatewayError as error:
-            return refusal_page(call, error)
+            return refusal_page(call, error, _NOT_SIGNED_IN)
         if user.type != "standard":
             return refusal_page(call, Forbidden(
                 "Service users authenticate with an API key.",
-                reason="service_user_session"))
+                reason="service_user_session"), _NOT_SIGNED_IN)
 
         settings = call.snapshot.config.gateway_api
         token, _ = self._sessions.create_session(user.id, settings.session_seconds)
