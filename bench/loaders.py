@@ -1,9 +1,12 @@
-"""The load generators: wrk with bench/wrk_mix.lua, or bench/load.py on aiohttp.
+"""The load generators: wrk with bench/wrk_mix.lua, or bench/load.py on aiohttp,
+and bench/paced_load.py for a fixed rate.
 
-Both run as a subprocess of their own and send a request mix over N keep-alive
-connections in a closed loop: each connection waits for its response before it
-sends again.  They stop after a duration or a request count, and print one JSON
-summary that `run_loader` returns as a LoadResult.
+wrk and load.py run as a subprocess of their own and send a request mix over N
+keep-alive connections in a closed loop: each connection waits for its
+response before it sends again.  They stop after a duration or a request
+count, and print one JSON summary that `run_loader` returns as a LoadResult.
+paced_load.py sends the mix open-loop at a fixed rate instead, to one or
+more targets at once, and `run_paced_loader` returns a summary per target.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class LoadResult:
     unexpected_status: int
     failed: int
     first_error: str | None
+    # p99 of how late the open-loop loader sent its requests, None from the others.
+    late_p99_ms: float | None = None
 
     @property
     def rate(self) -> float:
@@ -142,6 +147,37 @@ def aiohttp_command(
     ]
 
 
+def paced_command(
+    urls: list[str],
+    specs_file: Path,
+    settings: LoadSettings,
+    rate: float,
+    duration: float,
+) -> list[str]:
+    argv = [sys.executable, str(BENCH_DIR / "paced_load.py")]
+    for url in urls:
+        argv += ["--url", url]
+
+    return argv + [
+        "--requests",
+        str(specs_file),
+        "--rate",
+        str(rate),
+        "--duration",
+        str(duration),
+        "--connections",
+        str(settings.concurrency),
+        "--timeout",
+        str(REQUEST_TIMEOUT_SECONDS),
+    ]
+
+
+def write_json_requests(specs: list[dict], settings: LoadSettings) -> Path:
+    specs_file = settings.work_dir / "requests.json"
+    specs_file.write_text(json.dumps(specs))
+    return specs_file
+
+
 def loader_command(
     url: str, specs: list[dict], settings: LoadSettings, duration: float
 ) -> list[str]:
@@ -151,8 +187,7 @@ def loader_command(
         write_wrk_requests(specs, specs_file)
         return wrk_command(url, specs_file, settings, duration)
 
-    specs_file = settings.work_dir / "requests.json"
-    specs_file.write_text(json.dumps(specs))
+    specs_file = write_json_requests(specs, settings)
     return aiohttp_command(url, specs_file, settings, duration)
 
 
@@ -161,6 +196,35 @@ def run_loader(
 ) -> LoadResult:
     """Send the mix to `url` for `duration` seconds and return the summary."""
     argv = loader_command(url, specs, settings, duration)
+    return run_load_command(argv, settings, duration)[0]
+
+
+def run_paced_loader(
+    urls: list[str],
+    specs: list[dict],
+    settings: LoadSettings,
+    rate: float,
+    duration: float,
+) -> list[LoadResult]:
+    """Send the mix to each URL at `rate` requests per second, open-loop.
+
+    The requests to the URLs alternate, so all are measured over the same time.
+    """
+    specs_file = write_json_requests(specs, settings)
+    argv = paced_command(urls, specs_file, settings, rate, duration)
+    results = run_load_command(argv, settings, duration)
+    if len(results) != len(urls):
+        raise RuntimeError(
+            f"paced_load.py printed {len(results)} summaries for {len(urls)} URLs"
+        )
+
+    return results
+
+
+def run_load_command(
+    argv: list[str], settings: LoadSettings, duration: float
+) -> list[LoadResult]:
+    """Run a loader's command on the loader's CPUs and return its summaries."""
     process = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -184,11 +248,16 @@ def run_loader(
     return parse_loader_output(output)
 
 
-def parse_loader_output(output: str) -> LoadResult:
+def parse_loader_output(output: str) -> list[LoadResult]:
+    """Return the JSON summaries in the loader's output, one a line."""
     # wrk prints its own report first, and the script's line starts with BENCH_JSON.
+    results = []
     for line in output.splitlines():
         line = line.removeprefix("BENCH_JSON ")
         if line.startswith("{"):
-            return LoadResult(**json.loads(line))
+            results.append(LoadResult(**json.loads(line)))
 
-    raise RuntimeError(f"the load generator printed no JSON summary:\n{output}")
+    if not results:
+        raise RuntimeError(f"the load generator printed no JSON summary:\n{output}")
+
+    return results

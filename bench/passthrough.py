@@ -4,7 +4,8 @@ It does what any aiohttp reverse proxy must do and nothing the gateway adds:
 no authentication, no policy, no header rewriting beyond dropping hop-by-hop
 headers.  Like the gateway, it runs on aiohttp's low-level `web.Server`, sends
 every request over one pooled keep-alive `ClientSession`, streams request
-bodies, and reads small responses whole so they go out in one write.
+bodies, and reads small responses whole so they go out in one write.  Like
+`gateway serve`, it runs its event loop on uvloop when uvloop is installed.
 
 Run: ``python bench/passthrough.py --upstream http://127.0.0.1:8081 --port 8090``
 """
@@ -187,9 +188,22 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def use_uvloop_when_installed() -> None:
+    """Pick the event loop by the rule of `gateway serve`, so both pay the same."""
+    try:
+        import uvloop
+    except ImportError:
+        log.info("event loop: asyncio's, because uvloop is not installed")
+        return
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    log.info("event loop: uvloop %s", uvloop.__version__)
+
+
 def main(argv: list[str] | None = None) -> None:
     options = parse_arguments(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    use_uvloop_when_installed()
     asyncio.run(
         serve(options.upstream, options.host, options.port, options.max_connections)
     )

@@ -1,11 +1,15 @@
-"""Measure the gateway's throughput against a bare pass-through proxy.
+"""Measure the gateway's throughput and latency against other proxies.
 
-Starts, as subprocesses on free loopback ports, the sample chat API, the
-pass-through proxy of bench/passthrough.py in front of it, and the gateway
+Starts, as subprocesses on free loopback ports, the sample chat API and, in
+front of it, the pass-through proxy of bench/passthrough.py, nginx with one
+worker (when installed), and the gateway with one worker and with several,
 with a config derived from config.yaml.  Then it sends the same request mix to
-each target in turn, never to both at once.  For the mix and for each request
+each target in turn, never to two at once.  For the mix and for each request
 kind alone it prints requests per second, p50 and p99 latency, the CPU time
-per request of each process, and the gateway's rate over the pass-through's.
+per request of each process, each target's rate over the pass-through's, and
+the rate of the gateway's workers over one worker's.  Last, it sends the mix
+open-loop at a fixed rate and prints the latency that each target adds to the
+pass-through's.
 
 Run from the repository: ``.venv/bin/python bench/run.py``
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
@@ -25,37 +30,32 @@ from pathlib import Path
 from loaders import (
     LoadResult,
     LoadSettings,
-    children_cpu_seconds,
     choose_loader,
     run_loader,
+    run_paced_loader,
 )
+from measure import SendLoad, measure
+from nginx_proxy import find_nginx
 from report import (
     GATEWAY,
     PASS_THROUGH,
     Measurement,
+    print_paced_report,
     print_report,
+    print_spread_warnings,
     print_warnings,
     write_json,
 )
 from servers import (
-    LOOPBACK,
     Server,
-    cpu_seconds,
-    free_port,
     log_tail,
-    machine_busy_seconds,
-    pin,
     reset_sample_api,
     resetting_periodically,
     send_once,
-    start_server,
-    stop_server,
 )
-
-from gateway.config.derive import derive_config
+from targets import TARGET_KEYS, add_users, mint_tokens, start_targets
 
 BENCH_DIR = Path(__file__).resolve().parent
-REPOSITORY = BENCH_DIR.parent
 # py-spy samples per second.  Each sample pauses the gateway briefly, so the
 # profiled run is slower than the measured ones and kept out of the table.
 PROFILE_RATE_HZ = 250
@@ -72,14 +72,6 @@ class RequestKind:
     path: str
     body: str | None
     expected_status: int
-
-
-@dataclass(frozen=True)
-class BenchUser:
-    user_id: str
-    name: str
-    email: str
-    role: str
 
 
 @dataclass(frozen=True)
@@ -109,11 +101,6 @@ REQUEST_KINDS = (
         201,
     ),
 )
-BENCH_USERS = (
-    BenchUser("u-op-1", "Bench Operator", "op1@bench.example", "chat_operator"),
-    BenchUser("u-manager", "Bench Manager", "manager@bench.example", "chat_manager"),
-    BenchUser("u-owner", "Bench Owner", "owner@bench.example", "owner"),
-)
 SCENARIOS = (Scenario("mix", REQUEST_KINDS),) + tuple(
     Scenario(kind.name, (kind,)) for kind in REQUEST_KINDS
 )
@@ -125,93 +112,44 @@ class Settings:
     warmup: float
     rounds: int
     scenarios: tuple[Scenario, ...]
+    targets: tuple[str, ...]  # values of --targets, in TARGET_KEYS order
+    gateway_workers: int
+    paced_rate: float  # requests per second of the open-loop runs, 0 for none
+    paced_rounds: int
     gateway_log_level: str | None
     server_cpus: set[int] | None
     load: LoadSettings
     profile_path: Path | None
 
     def describe(self) -> str:
-        pinning = "none, the kernel schedules every process on both CPUs"
+        pinning = "none, the kernel schedules every process on all CPUs"
         if self.server_cpus is not None:
             pinning = (
                 f"load generator on CPUs {sorted(self.load.cpus)}, "
                 f"servers on CPUs {sorted(self.server_cpus)}"
             )
+        paced = "none"
+        if self.paced_rate > 0:
+            paced = (
+                f"the mix at {self.paced_rate:g} req/s, open-loop, to the "
+                "pass-through and one other target at once, "
+                f"{self.paced_rounds} rounds"
+            )
         return (
-            f"loader {self.load.loader}, {self.load.concurrency} connections, "
+            f"targets: {', '.join(self.targets)} (nginx with worker_processes "
+            f"1, gateway-workers with {self.gateway_workers} workers); loader "
+            f"{self.load.loader}, {self.load.concurrency} connections, "
             f"{self.rounds} rounds of {self.duration:g} s per target and "
-            f"scenario after {self.warmup:g} s warm-up each; CPU pinning: "
-            f"{pinning}; gateway log level: "
+            f"scenario after {self.warmup:g} s warm-up each; fixed-rate runs: "
+            f"{paced}; CPU pinning: {pinning}; gateway log level: "
             f"{self.gateway_log_level or 'as in config.yaml'}"
         )
 
     def planned_seconds(self) -> float:
-        runs = len(self.scenarios) * 2 * self.rounds + 1
+        runs = len(self.scenarios) * self.rounds * len(self.targets) + 1
+        if self.paced_rate > 0:
+            runs += self.paced_rounds * max(1, len(self.targets) - 1)
         return runs * (self.duration + self.warmup)
-
-
-# Gateway set-up
-
-
-def run_gateway_cli(config_path: Path, *arguments: str) -> str:
-    """Run a `gateway` subcommand on the derived config and return its output."""
-    argv = [sys.executable, "-m", "gateway.cli", *arguments, "-c", str(config_path)]
-    completed = subprocess.run(
-        argv, cwd=REPOSITORY, capture_output=True, text=True, check=False
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(
-            f"`gateway {' '.join(arguments)}` failed with status "
-            f"{completed.returncode}: {completed.stderr.strip()}"
-        )
-
-    return completed.stdout.strip()
-
-
-def write_gateway_config(
-    work_dir: Path, upstream_url: str, log_level: str | None
-) -> Path:
-    changes = {
-        ("upstream", "url"): upstream_url,
-        ("store", "sqlite"): work_dir / "gateway.db",
-        ("authentication", "jwt", "secret_file"): work_dir / "jwt-secret",
-        ("admin", "port"): 0,
-    }
-    if log_level is not None:
-        changes[("log_level",)] = log_level
-
-    return derive_config(REPOSITORY / "config.yaml", work_dir / "gateway.yaml", changes)
-
-
-def add_users(config_path: Path) -> None:
-    for user in BENCH_USERS:
-        run_gateway_cli(
-            config_path,
-            "users",
-            "add",
-            "--id",
-            user.user_id,
-            "--name",
-            user.name,
-            "--email",
-            user.email,
-            "--role",
-            user.role,
-        )
-
-
-def mint_tokens(config_path: Path, lifetime_seconds: int) -> dict[str, str]:
-    return {
-        user.user_id: run_gateway_cli(
-            config_path,
-            "token",
-            "--user",
-            user.user_id,
-            "--lifetime",
-            str(lifetime_seconds),
-        )
-        for user in BENCH_USERS
-    }
 
 
 # Requests
@@ -252,78 +190,58 @@ def check_statuses(server: Server, specs: list[dict]) -> None:
 # Running
 
 
-def start_servers(
-    stack: contextlib.ExitStack, settings: Settings
-) -> tuple[Server, Server, Server, Path]:
-    """Start the sample API, the pass-through and the gateway, stopped on exit."""
-    work_dir = settings.load.work_dir
+def run_rounds(
+    scenario: str,
+    rounds: int,
+    groups: list[list[Server]],
+    upstream: Server,
+    send_load: SendLoad,
+    settings: Settings,
+) -> list[Measurement]:
+    """Measure each group of targets once per round.
 
-    def start(name: str, argv: list[str], port: int) -> Server:
-        server = start_server(name, argv, port, work_dir, REPOSITORY)
-        stack.callback(stop_server, server)
-        pin(server.process, settings.server_cpus)
-        return server
+    The targets of a group are measured at once, and the groups in turn.
+    """
+    measurements = []
+    run_number = 0
+    for round_number in range(1, rounds + 1):
+        for group in groups:
+            run_number += 1
+            measured = measure(
+                scenario,
+                round_number,
+                group,
+                upstream,
+                send_load,
+                settings.warmup,
+                settings.duration,
+                # The report pairs the targets of a shared run with each other
+                # only, and those of single runs with the others of the round.
+                shared_run=run_number if len(group) > 1 else None,
+            )
+            measurements += measured
+            print_progress(scenario, round_number, measured)
 
-    port = free_port()
-    upstream = start(
-        "sample API", [sys.executable, "-m", "sample_api", "--port", str(port)], port
-    )
-
-    port = free_port()
-    passthrough_argv = [sys.executable, str(BENCH_DIR / "passthrough.py")]
-    passthrough_argv += ["--upstream", upstream.url, "--port", str(port)]
-    passthrough = start(PASS_THROUGH, passthrough_argv, port)
-
-    config_path = write_gateway_config(
-        work_dir, upstream.url, settings.gateway_log_level
-    )
-    port = free_port()
-    gateway_argv = [sys.executable, "-m", "gateway.cli", "serve"]
-    gateway_argv += ["-c", str(config_path), "--host", LOOPBACK, "--port", str(port)]
-    gateway = start(GATEWAY, gateway_argv, port)
-
-    return upstream, passthrough, gateway, config_path
-
-
-@dataclass(frozen=True)
-class CpuTimes:
-    """CPU seconds used so far by each process of a run and by the whole machine."""
-
-    target: float
-    upstream: float
-    loader: float
-    machine: float
+    return measurements
 
 
-def read_cpu_times(target: Server, upstream: Server) -> CpuTimes:
-    return CpuTimes(
-        target=cpu_seconds(target.process.pid),
-        upstream=cpu_seconds(upstream.process.pid),
-        loader=children_cpu_seconds(),
-        machine=machine_busy_seconds(),
-    )
+def print_progress(
+    scenario: str, round_number: int, measured: list[Measurement]
+) -> None:
+    for measurement in measured:
+        load = measurement.load
+        latency = f", p50 {load.p50_ms:.2f} ms" if load.p50_ms is not None else ""
+        print(
+            f"  {scenario}, round {round_number}, {measurement.target}: "
+            f"{load.rate:.0f} req/s{latency}",
+            flush=True,
+        )
 
 
-def measure(
-    target: Server, upstream: Server, specs: list[dict], settings: Settings
-) -> tuple[LoadResult, CpuTimes]:
-    """Warm up, run the loader once, and return its result and the CPU used."""
-    reset_sample_api(upstream)
-    with resetting_periodically(upstream):
-        if settings.warmup > 0:
-            run_loader(target.url, specs, settings.load, settings.warmup)
-
-        before = read_cpu_times(target, upstream)
-        load = run_loader(target.url, specs, settings.load, settings.duration)
-        after = read_cpu_times(target, upstream)
-
-    used = CpuTimes(
-        target=after.target - before.target,
-        upstream=after.upstream - before.upstream,
-        loader=after.loader - before.loader,
-        machine=after.machine - before.machine,
-    )
-    return load, used
+def send_closed_loop(
+    specs: list[dict], load: LoadSettings, urls: list[str], seconds: float
+) -> list[LoadResult]:
+    return [run_loader(url, specs, load, seconds) for url in urls]
 
 
 def run_scenarios(
@@ -332,38 +250,57 @@ def run_scenarios(
     tokens: dict[str, str],
     settings: Settings,
 ) -> list[Measurement]:
+    """Measure each target under each scenario with the closed-loop loader.
+
+    Targets take turns under the same settings and never run at once, so none
+    competes with another's load for the CPUs.  Each round measures all of
+    them back to back, which keeps slow drifts of the machine's speed out of
+    their ratios.
+    """
     measurements = []
-    # Targets take turns under the same settings and never run at once, so
-    # neither competes with the other's load for the two CPUs.  Each round
-    # measures both back to back, which keeps slow drifts of the machine's
-    # speed out of their ratio.
+    groups = [[target] for target in targets]
     for scenario in settings.scenarios:
-        specs = request_specs(scenario.kinds, tokens)
-        for round_number in range(1, settings.rounds + 1):
-            for target in targets:
-                load, used = measure(target, upstream, specs, settings)
-                # Whatever else ran on the machine, such as a test suite, took
-                # CPU from the benchmark's processes.
-                others = used.machine - used.target - used.upstream - used.loader
-                measurements.append(
-                    Measurement(
-                        target=target.name,
-                        scenario=scenario.name,
-                        round=round_number,
-                        load=load,
-                        target_cpu_seconds=used.target,
-                        upstream_cpu_seconds=used.upstream,
-                        loader_cpu_seconds=used.loader,
-                        other_cpu_seconds=max(0.0, others),
-                    )
-                )
-                print(
-                    f"  {scenario.name}, round {round_number}, {target.name}: "
-                    f"{load.rate:.0f} req/s",
-                    flush=True,
-                )
+        send_load = functools.partial(
+            send_closed_loop, request_specs(scenario.kinds, tokens), settings.load
+        )
+        measurements += run_rounds(
+            scenario.name, settings.rounds, groups, upstream, send_load, settings
+        )
 
     return measurements
+
+
+def paced_scenario_name(rate: float) -> str:
+    return f"mix at {rate:g} req/s"
+
+
+def run_paced(
+    targets: list[Server],
+    upstream: Server,
+    tokens: dict[str, str],
+    settings: Settings,
+) -> list[Measurement]:
+    """Measure each target next to the pass-through, open-loop at the fixed rate.
+
+    One loader sends the mix to the pass-through and one other target, each at
+    the rate, with their requests alternating.  Both see the same seconds of
+    the machine, so the difference of their latencies does not move with the
+    machine's speed.
+    """
+    specs = request_specs(REQUEST_KINDS, tokens)
+
+    def send_load(urls: list[str], seconds: float) -> list[LoadResult]:
+        return run_paced_loader(
+            urls, specs, settings.load, settings.paced_rate, seconds
+        )
+
+    passthrough = next(target for target in targets if target.name == PASS_THROUGH)
+    others = [target for target in targets if target is not passthrough]
+    groups = [[passthrough, other] for other in others] or [[passthrough]]
+    scenario = paced_scenario_name(settings.paced_rate)
+    return run_rounds(
+        scenario, settings.paced_rounds, groups, upstream, send_load, settings
+    )
 
 
 def find_py_spy() -> str | None:
@@ -382,7 +319,9 @@ def profile_gateway(
     argv = [find_py_spy(), "record", "--pid", str(gateway.process.pid)]
     argv += ["--duration", str(max(1, int(settings.duration)))]
     argv += ["--rate", str(PROFILE_RATE_HZ), "--format", "raw"]
-    argv += ["--output", str(settings.profile_path)]
+    # Full file names let bench/profile_summary.py --own tell the gateway's
+    # frames from those of the libraries.
+    argv += ["--full-filenames", "--output", str(settings.profile_path)]
 
     reset_sample_api(upstream)
     with resetting_periodically(upstream):
@@ -400,20 +339,34 @@ def profile_gateway(
 
 
 def run_benchmark(settings: Settings) -> list[Measurement]:
+    """Start the servers, measure them, and return every measured run."""
     with contextlib.ExitStack() as stack:
-        upstream, passthrough, gateway, config_path = start_servers(stack, settings)
-        add_users(config_path)
+        targets = start_targets(
+            stack,
+            settings.targets,
+            settings.load.work_dir,
+            settings.server_cpus,
+            settings.gateway_log_level,
+            settings.gateway_workers,
+        )
+        add_users(targets.config_path)
         lifetime = max(MIN_TOKEN_LIFETIME_SECONDS, 2 * settings.planned_seconds())
-        tokens = mint_tokens(config_path, round(lifetime))
+        tokens = mint_tokens(targets.config_path, round(lifetime))
 
-        targets = [passthrough, gateway]
-        for target in targets:
+        for target in targets.measured:
             check_statuses(target, request_specs(REQUEST_KINDS, tokens))
 
         print(settings.describe(), flush=True)
-        measurements = run_scenarios(targets, upstream, tokens, settings)
+        measurements = run_scenarios(
+            targets.measured, targets.upstream, tokens, settings
+        )
+        if settings.paced_rate > 0:
+            measurements += run_paced(
+                targets.measured, targets.upstream, tokens, settings
+            )
         if settings.profile_path is not None:
-            profile_gateway(gateway, upstream, tokens, settings)
+            gateway = targets.named(GATEWAY)
+            profile_gateway(gateway, targets.upstream, tokens, settings)
 
         return measurements
 
@@ -446,6 +399,33 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("all", "mix"),
         default="all",
         help="the mix and then each request kind alone, or the mix only",
+    )
+    parser.add_argument(
+        "--targets",
+        default="all",
+        help="comma-separated servers to measure, from "
+        f"{', '.join(TARGET_KEYS)}; pass-through is required as the baseline "
+        "(default: all, without nginx when it is not installed)",
+    )
+    parser.add_argument(
+        "--gateway-workers",
+        type=int,
+        default=2,
+        help="worker processes of the gateway-workers target (default: 2)",
+    )
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=300.0,
+        help="requests per second of the open-loop latency runs of the mix, "
+        "0 to skip them (default: 300)",
+    )
+    parser.add_argument(
+        "--paced-rounds",
+        type=int,
+        default=5,
+        help="runs per target of the open-loop latency runs, alternating the "
+        "targets (default: 5)",
     )
     parser.add_argument(
         "--max-requests",
@@ -484,13 +464,61 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     options = parser.parse_args(argv)
 
-    for name in ("duration", "concurrency", "rounds", "max_requests"):
+    for name in ("duration", "concurrency", "rounds", "paced_rounds", "max_requests"):
         if getattr(options, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if options.warmup < 0:
         parser.error("--warmup must be 0 or more")
+    if options.paced_rate < 0:
+        parser.error("--paced-rate must be 0 or more")
+    if options.gateway_workers < 2:
+        parser.error("--gateway-workers must be at least 2")
+
+    options.targets = parse_targets(parser, options.targets)
+    profiles = options.profile_gateway is not None
+    if profiles and options.targets is not None and "gateway" not in options.targets:
+        parser.error("--profile-gateway needs the target gateway in --targets")
 
     return options
+
+
+def parse_targets(
+    parser: argparse.ArgumentParser, text: str
+) -> tuple[str, ...] | None:
+    """Return the keys of --targets in TARGET_KEYS order, or None for "all"."""
+    if text == "all":
+        return None
+
+    keys = {key.strip() for key in text.split(",") if key.strip()}
+    unknown = sorted(keys - set(TARGET_KEYS))
+    if unknown:
+        parser.error(
+            f"--targets: unknown target {unknown[0]!r}; choose from "
+            f"{', '.join(TARGET_KEYS)}"
+        )
+    if "pass-through" not in keys:
+        parser.error("--targets must contain pass-through, the baseline of the ratios")
+
+    return tuple(key for key in TARGET_KEYS if key in keys)
+
+
+def choose_targets(requested: tuple[str, ...] | None) -> tuple[str, ...]:
+    """Resolve "all" to every target, without nginx when it is not installed."""
+    has_nginx = find_nginx() is not None
+    if requested is None:
+        if has_nginx:
+            return TARGET_KEYS
+
+        print("nginx is not installed, so it is not measured", file=sys.stderr)
+        return tuple(key for key in TARGET_KEYS if key != "nginx")
+
+    if "nginx" in requested and not has_nginx:
+        raise SystemExit(
+            "Error: --targets names nginx, which is not installed. Install it "
+            "(apt-get install nginx) or leave it out of --targets."
+        )
+
+    return requested
 
 
 def split_cpus(loader_cpu: int | None) -> tuple[set[int] | None, set[int] | None]:
@@ -529,6 +557,10 @@ def build_settings(options: argparse.Namespace, work_dir: Path) -> Settings:
         warmup=options.warmup,
         rounds=options.rounds,
         scenarios=scenarios,
+        targets=choose_targets(options.targets),
+        gateway_workers=options.gateway_workers,
+        paced_rate=options.paced_rate,
+        paced_rounds=options.paced_rounds,
         gateway_log_level=options.gateway_log_level,
         server_cpus=server_cpus,
         load=load,
@@ -549,12 +581,18 @@ def main(argv: list[str] | None = None) -> int:
     scenario_names = [scenario.name for scenario in settings.scenarios]
     print()
     print_report(measurements, scenario_names)
+    if settings.paced_rate > 0:
+        paced = paced_scenario_name(settings.paced_rate)
+        print()
+        print_paced_report(measurements, paced)
+        scenario_names.append(paced)
     if options.json is not None:
         write_json(options.json, settings.describe(), measurements, scenario_names)
 
     found_errors = print_warnings(
         measurements, settings.load.max_requests, settings.load.loader
     )
+    print_spread_warnings(measurements, scenario_names)
     return 1 if found_errors else 0
 
 

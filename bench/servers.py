@@ -45,10 +45,19 @@ def free_port() -> int:
 
 
 def start_server(
-    name: str, argv: list[str], port: int, work_dir: Path, cwd: Path
+    name: str,
+    argv: list[str],
+    port: int,
+    work_dir: Path,
+    cwd: Path,
+    listeners: int = 1,
 ) -> Server:
-    """Start `argv` with its output in WORK_DIR/NAME.log and wait until it listens."""
-    log_path = work_dir / f"{name.replace(' ', '-')}.log"
+    """Start `argv` with its output in WORK_DIR/NAME.log and wait until it listens.
+
+    A server whose processes each bind the port with SO_REUSEPORT is ready when
+    `listeners` sockets listen on it.
+    """
+    log_path = work_dir / f"{name.replace(' ', '-').replace(',', '')}.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             argv,
@@ -60,7 +69,7 @@ def start_server(
 
     server = Server(name, process, port, log_path)
     try:
-        wait_until_listening(server)
+        wait_until_listening(server, listeners)
     except RuntimeError:
         stop_server(server)
         raise
@@ -68,7 +77,7 @@ def start_server(
     return server
 
 
-def wait_until_listening(server: Server) -> None:
+def wait_until_listening(server: Server, listeners: int = 1) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -77,16 +86,35 @@ def wait_until_listening(server: Server) -> None:
                 f"before listening on port {server.port}:\n{log_tail(server)}"
             )
 
-        with contextlib.suppress(OSError):
-            socket.create_connection((LOOPBACK, server.port), timeout=1).close()
+        if listeners == 1:
+            with contextlib.suppress(OSError):
+                socket.create_connection((LOOPBACK, server.port), timeout=1).close()
+                return
+        elif listening_sockets(server.port) >= listeners:
             return
 
         time.sleep(0.1)
 
     raise RuntimeError(
-        f"{server.name} did not listen on port {server.port} within "
-        f"{READY_TIMEOUT_SECONDS:g} s:\n{log_tail(server)}"
+        f"{server.name} did not listen on port {server.port} with {listeners} "
+        f"sockets within {READY_TIMEOUT_SECONDS:g} s:\n{log_tail(server)}"
     )
+
+
+def listening_sockets(port: int) -> int:
+    """Count the IPv4 TCP sockets that listen on `port` of 127.0.0.1."""
+    # proc(5), /proc/net/tcp: local_address is the address and the port in hex,
+    # with the address in network byte order.  State 0A is TCP_LISTEN.
+    local_address = f"0100007F:{port:04X}"
+    count = 0
+    with open("/proc/net/tcp", encoding="ascii") as file:
+        next(file)
+        for line in file:
+            fields = line.split()
+            if fields[1] == local_address and fields[3] == "0A":
+                count += 1
+
+    return count
 
 
 def stop_server(server: Server) -> None:
@@ -112,15 +140,58 @@ def log_tail(server: Server, lines: int = 20) -> str:
     return "\n".join(text[-lines:])
 
 
-def cpu_seconds(pid: int) -> float:
-    """Return the user plus system CPU time that a running process has used."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as file:
+def read_stat_fields(pid: int) -> list[str]:
+    """Return the fields of /proc/PID/stat that follow the command name."""
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as file:
         stat = file.read()
 
-    # proc(5): utime and stime are fields 14 and 15, in clock ticks.  They are
-    # counted after the command name, which is in brackets and may contain spaces.
-    fields = stat.rsplit(")", 1)[1].split()
+    # The command name is in brackets and may contain spaces and brackets, so
+    # the fields start after the last closing bracket.  Field 3 of proc(5), the
+    # state, is the first item here.
+    return stat.rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the user plus system CPU time that a running process has used."""
+    # proc(5): utime and stime are fields 14 and 15, in clock ticks.
+    fields = read_stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_SECOND
+
+
+def process_tree(pid: int) -> list[int]:
+    """Return `pid` and the ids of all its running descendants, `pid` first."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+
+        try:
+            parent = int(read_stat_fields(int(entry))[1])  # proc(5) field 4, ppid
+        except (OSError, IndexError):
+            continue  # the process ended while the folder was read
+
+        children.setdefault(parent, []).append(int(entry))
+
+    tree = [pid]
+    for member in tree:
+        tree.extend(sorted(children.get(member, ())))
+
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> dict[int, float]:
+    """Return the CPU seconds used so far by `pid` and each of its descendants.
+
+    A server such as nginx or `gateway serve --workers N` does its work in
+    child processes, whose CPU time /proc/PID/stat of the parent does not
+    contain while they run.
+    """
+    used = {}
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            used[member] = cpu_seconds(member)
+
+    return used
 
 
 def machine_busy_seconds() -> float:
@@ -138,8 +209,19 @@ def machine_busy_seconds() -> float:
 
 
 def pin(process: subprocess.Popen, cpus: set[int] | None) -> None:
-    if cpus is not None:
-        os.sched_setaffinity(process.pid, cpus)
+    """Pin every thread of the process and of its descendants to `cpus`.
+
+    sched_setaffinity(2) sets the CPUs of one thread, and threads and processes
+    started later inherit them from the thread that starts them.
+    """
+    if cpus is None:
+        return
+
+    for member in process_tree(process.pid):
+        with contextlib.suppress(FileNotFoundError):
+            for thread in os.listdir(f"/proc/{member}/task"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.sched_setaffinity(int(thread), cpus)
 
 
 def send_once(port: int, spec: dict) -> int:
