@@ -2,7 +2,7 @@
 
 The policy decides every operation on the role of the user it is aimed at
 (`gateway.authz.user_admin`).  One rule is kept in code on top of it, because
-it applies whatever the policy says: no one gives a role above their own.  So
+it applies whatever the policy grants: no one gives a role above their own.  So
 a service user never outranks the person who created it.
 """
 
