@@ -221,7 +221,7 @@ class Gateway:
         if route.embed == "view" and not self._authenticator.has_credentials(
             headers, snapshot.config.api_key_header
         ):
-            # The embedded page holds no data until a session gives it some.
+            # The embedded page contains no data until a session gives it some.
             return Authorized(target, match, VIEWER, "all")
 
         principal = await self._authenticator.authenticate(

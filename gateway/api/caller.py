@@ -1,4 +1,4 @@
-"""Who calls the gateway's API: a bearer token, an API key, or a page session.
+"""The caller of the gateway's API: a bearer token, an API key, or a page session.
 
 A session cookie is a credential that the browser attaches by itself.  So a
 request that changes state with it must also prove it comes from the

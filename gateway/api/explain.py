@@ -1,7 +1,7 @@
 """`gateway explain` over HTTP: how the running policy decides a request for a user.
 
-The request is decided offline on the snapshot in use, as the CLI does; it is
-never sent to the upstream, and nothing about the object is fetched.
+The request is decided offline on the snapshot in use, as the CLI does.  It
+is never sent to the upstream, and nothing about the object is fetched.
 """
 
 from __future__ import annotations

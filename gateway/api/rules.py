@@ -1,4 +1,4 @@
-"""Who may manage which users: the policy's user rows, plus the role ranking.
+"""Rules of user management: the policy's user rows, plus the role ranking.
 
 The policy decides every operation on the role of the user it is aimed at
 (`gateway.authz.user_admin`).  One rule is kept in code on top of it, because

@@ -41,7 +41,7 @@ class Endpoint:
     action: str | None = None
     credentials: bool = True
     embed: bool = False  # takes an embed session's credential, and only that
-    head: bool = True  # a GET endpoint also answers HEAD
+    head: bool = True  # a GET endpoint also serves HEAD
 
     @property
     def segments(self) -> tuple[str, ...]:

@@ -230,7 +230,7 @@ class UserEndpoints:
 
     async def _target(self, call: Call, resource: str, action: str, *,
                       service: bool = False) -> User:
-        """The user a call is aimed at; 403 first for roles that may do none of it.
+        """Return the user a call is aimed at, after a 403 for roles without the action.
 
         So a role without the action learns nothing of which ids exist.
         """

@@ -1,4 +1,4 @@
-"""What an embed session may reach: its role's permission and its scope together.
+"""Limits of an embed session: its role's permission and its scope together.
 
 An embed session acts as its service user, narrowed twice.  Only routes
 marked `embed` in config.yaml are open to it.  And a session scoped to one

@@ -200,7 +200,7 @@ class Config:
 
     @property
     def routed_actions(self) -> frozenset[tuple[str, str]]:
-        """The (resource, action) pairs of the proxied routes."""
+        """Return the (resource, action) pairs of the proxied routes."""
         return frozenset((route.resource, route.action) for route in self.routes)
 
     @property

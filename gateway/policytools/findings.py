@@ -116,9 +116,9 @@ def _non_owners_changing_owners(snapshot) -> list[str]:
         for resource, action in _CHANGES:
             rule = policy.targets(role, resource, action).get(owner)
             if rule is not None:
-                what = "users" if resource == "users" else "API keys of users"
+                targets = "users" if resource == "users" else "API keys of users"
                 found.append(
-                    f"{Path(rule.file)}:{rule.line}: {role} may {action} {what} "
+                    f"{Path(rule.file)}:{rule.line}: {role} may {action} {targets} "
                     f"with role {owner}; only the {owner} role should change "
                     f"{owner}s"
                 )

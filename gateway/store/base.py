@@ -21,7 +21,7 @@ MAX_TEXT = 320
 
 
 def check_text(value: str, field: str) -> None:
-    """Raise InvalidUser when `value` is too long or holds a hidden character."""
+    """Raise InvalidUser when `value` is too long or contains a hidden character."""
     if len(value) > MAX_TEXT:
         raise InvalidUser(f"{field} is longer than {MAX_TEXT} characters", field=field)
     for character in value:

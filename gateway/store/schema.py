@@ -1,9 +1,9 @@
 """The SQLite schema of the store, and the upgrade of older database files.
 
 `PRAGMA user_version` records the schema a file has.  Older files are
-upgraded in one transaction when the store opens them: version 0 has users
-and API keys only, with emails unique by SQLite's ASCII-only NOCASE,
-version 1 has no embed sessions, and version 2 no index on audit targets.
+upgraded in one transaction when the store opens them.  Version 0 has users
+and API keys only, with emails unique by SQLite's ASCII-only NOCASE.
+Version 1 has no embed sessions, and version 2 no index on audit targets.
 """
 
 from __future__ import annotations

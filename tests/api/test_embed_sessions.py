@@ -370,7 +370,7 @@ async def test_no_code_or_token_in_decision_lines(embedding, gateway, http, capl
     (f"?parent={PARTNER}", PARTNER),
     ("?parent=http://evil.test", "'none'"),
 ])
-async def test_bare_view_is_framed_by_an_allowed_parent_only(embedding, gateway, http,
+async def test_bare_view_framed_by_allowed_parent(embedding, gateway, http,
                                                              query, frame_ancestors):
     async with http.get(gateway.url + "/app/" + query) as response:
         assert response.status == 200
