@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs
@@ -27,6 +26,7 @@ from gateway.forward.body import check_body_headers
 from gateway.forward.forwarder import StreamInterrupted, UpstreamForwarder
 from gateway.observe.decision_log import DecisionRecord, redact_path
 from gateway.observe.metrics import GatewayMetrics
+from gateway.observe.request_id import new_request_id
 from gateway.problem import problem_response
 from gateway.routing.guards import (
     check_framing,
@@ -82,6 +82,9 @@ class Gateway:
 
     async def close_streams(self) -> None:
         await self._streams.close()
+
+    async def close_upstream(self) -> None:
+        await self._forwarder.close()
 
     def attach_api(self, own_api: GatewayApi) -> None:
         """Serve the gateway's own API and pages under their prefix."""
@@ -355,4 +358,4 @@ class Gateway:
             and snapshot.headers.is_trusted_proxy(request.remote)
         ):
             return incoming
-        return secrets.token_hex(12)
+        return new_request_id()

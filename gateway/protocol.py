@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import re
-import secrets
 
 from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
@@ -30,6 +29,7 @@ from gateway.errors import (
     URITooLong,
 )
 from gateway.observe.decision_log import DecisionRecord
+from gateway.observe.request_id import new_request_id
 from gateway.problem import problem_response
 
 log = logging.getLogger("gateway.protocol")
@@ -130,7 +130,7 @@ class GatewayRequestHandler(RequestHandler):
             return super().handle_error(request, status, exc, message)
 
         error = _parse_error(status, exc, message)
-        request_id = secrets.token_hex(12)
+        request_id = new_request_id()
         log.warning("rejected a request the HTTP parser cannot read: %s", error.detail,
                     extra={"request_id": request_id, "reason": error.reason,
                            "peer": request.remote})
@@ -157,7 +157,7 @@ class GatewayRequestHandler(RequestHandler):
 
         log.warning("closed a connection whose request head took over %g s",
                     self._head_timeout, extra={"reason": "head_timeout"})
-        DecisionRecord(secrets.token_hex(12), "", "", reason="head_timeout",
+        DecisionRecord(new_request_id(), "", "", reason="head_timeout",
                        status=408).emit()
         body = json.dumps({
             "type": "urn:gateway:problem:request-timeout",

@@ -8,6 +8,7 @@ differently from the gateway's own parser.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -62,6 +63,7 @@ class RunningGateway:
         if self.admin_runner is not None:
             await self.admin_runner.cleanup()
         await self.runner.cleanup()
+        await self.gateway.close_upstream()
         await self.session.close()
         await self.stream_session.close()
         await self.store.close()
@@ -199,6 +201,7 @@ async def serve_forever(snapshot: Snapshot, *, host=None, port=None,
 async def _serve(snapshot: Snapshot, host, port, reuse_port: bool, admin: bool) -> None:
     running = await start_gateway(snapshot, host=host, port=port,
                                   reuse_port=reuse_port, admin=admin)
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

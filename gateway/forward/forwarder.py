@@ -2,8 +2,10 @@
 
 Request bodies stream through.  Answers stream back, except small ones, which
 are read whole and sent in one write, and answers that a scope check must read
-(capped at `max_inspected_body_bytes`).  aiohttp client errors become
-UpstreamError or UpstreamTimeout here and nowhere else.
+(capped at `max_inspected_body_bytes`).  Requests whose body is at hand in
+full go through the gateway's own pooled client (gateway.forward.upstream);
+HEAD requests, streamed bodies and long-lived streams go through aiohttp's,
+whose errors become UpstreamError or UpstreamTimeout here and nowhere else.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from gateway.config.model import ForwardingConfig, LimitsConfig, UpstreamConfig
 from gateway.errors import GatewayError, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from gateway.forward.body import RequestBody
 from gateway.forward.headers import client_response_headers
+from gateway.forward.upstream import UpstreamPool, UpstreamResponse
 from gateway.forward.websocket import is_websocket_upgrade, relay_websocket
 from gateway.streams.registry import LiveStream
 
@@ -50,6 +53,12 @@ class UpstreamForwarder:
             sock_connect=upstream.connect_timeout
         )
         self._upstream = upstream
+        self._pool = UpstreamPool(upstream.url,
+                                  max_connections=upstream.max_connections,
+                                  connect_timeout=upstream.connect_timeout)
+
+    async def close(self) -> None:
+        await self._pool.close()
 
     async def forward(
         self,
@@ -101,6 +110,16 @@ class UpstreamForwarder:
         method = request.method
         if method == "HEAD" and body_check is not None:
             method = "GET"
+
+        if stream is None and method != "HEAD" and not isinstance(body, RequestBody):
+            upstream = await self._pool.request(method, target, headers, body,
+                                                timeout=self._upstream.read_timeout)
+            try:
+                response = await self._relay(request, upstream, body_check,
+                                             response_headers, frame_ancestors, None)
+            finally:
+                upstream.release()
+            return response, upstream.status
 
         try:
             session = self._session if stream is None else self._stream_session
@@ -168,13 +187,13 @@ class UpstreamForwarder:
         if stream is not None:
             await stream.set_closer(lambda reason: _end_stream(upstream))
         try:
-            async for chunk in upstream.content.iter_chunked(_CHUNK_SIZE):
+            async for chunk in _body_chunks(upstream):
                 await response.write(chunk)
         except ConnectionResetError:
             # The client closed the connection, so the stream ends here.
             upstream.close()
             return response
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (aiohttp.ClientError, asyncio.TimeoutError, GatewayError) as error:
             if stream is None or stream.end_reason is None:
                 raise StreamInterrupted(upstream.status) from error
 
@@ -204,6 +223,12 @@ class StreamInterrupted(Exception):
         self.upstream_status = upstream_status
 
 
+def _body_chunks(upstream):
+    if isinstance(upstream, UpstreamResponse):
+        return upstream.iter_chunks()
+    return upstream.content.iter_chunked(_CHUNK_SIZE)
+
+
 async def _end_stream(upstream: aiohttp.ClientResponse) -> None:
     upstream.close()
 
@@ -215,7 +240,7 @@ async def _read_capped(upstream: aiohttp.ClientResponse, limit: int) -> bytes:
 
     parts = []
     received = 0
-    async for chunk in upstream.content.iter_chunked(_CHUNK_SIZE):
+    async for chunk in _body_chunks(upstream):
         received += len(chunk)
         if received > limit:
             raise UpstreamError("The upstream's response is too large to check.",

@@ -16,6 +16,7 @@ from typing import BinaryIO
 import orjson
 
 _MAX_BUFFERED_LINES = 256
+_FIXED_FIELDS = b'"level":"INFO","logger":"gateway.decision","message":"decision"'
 
 
 class DecisionWriter:
@@ -28,15 +29,13 @@ class DecisionWriter:
         self._flusher: asyncio.Task | None = None
 
     def write(self, fields: dict) -> None:
-        now = time.time()
-        entry = {
-            "time": self._timestamp(now),
-            "level": "INFO",
-            "logger": "gateway.decision",
-            "message": "decision",
-            **fields,
-        }
-        self._lines.append(orjson.dumps(entry, default=str))
+        # The fixed keys go first, as JSONFormatter writes them; splicing them
+        # in front of the serialized fields saves copying the fields' dict.
+        timestamp = self._timestamp(time.time()).encode()
+        serialized = orjson.dumps(fields, default=str)
+        separator = b"," if fields else b""
+        self._lines.append(b'{"time":"%s",%s%s%s' % (timestamp, _FIXED_FIELDS,
+                                                      separator, serialized[1:]))
         if len(self._lines) >= _MAX_BUFFERED_LINES:
             self.flush()
 

@@ -50,6 +50,9 @@ class GatewayMetrics:
             "gateway_open_streams", "WebSockets and event streams open now.",
             registry=self.registry, multiprocess_mode="livesum",
         )
+        # labels() takes a lock and checks every value; the labelled counters
+        # of the few (route, decision, status) triples in use are kept here.
+        self._request_counters: dict[tuple[str, str, int], Counter] = {}
 
     def export_registry(self) -> CollectorRegistry:
         """Return the registry to export: this process's, or every worker's."""
@@ -61,8 +64,12 @@ class GatewayMetrics:
 
     def observe(self, record: DecisionRecord) -> None:
         """Count one finished request from its decision record."""
-        self.requests.labels(record.route or "none", record.decision,
-                             str(record.status)).inc()
+        key = (record.route or "none", record.decision, record.status)
+        counter = self._request_counters.get(key)
+        if counter is None:
+            counter = self.requests.labels(key[0], key[1], str(key[2]))
+            self._request_counters[key] = counter
+        counter.inc()
         if record.decision_ms is not None:
             self.decision_seconds.observe(record.decision_ms / 1000)
             self.upstream_seconds.observe(
