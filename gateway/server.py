@@ -201,6 +201,8 @@ async def serve_forever(snapshot: Snapshot, *, host=None, port=None,
 async def _serve(snapshot: Snapshot, host, port, reuse_port: bool, admin: bool) -> None:
     running = await start_gateway(snapshot, host=host, port=port,
                                   reuse_port=reuse_port, admin=admin)
+    # What exists now lives as long as the process; frozen, it is no longer
+    # traversed by every full collection.
     gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

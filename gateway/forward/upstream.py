@@ -221,9 +221,7 @@ def request_head(method: str, target: str, host: str, headers: CIMultiDict[str],
     if body is not None or method in _METHODS_WITH_BODY:
         fields.append(f"Content-Length: {len(body or b'')}")
 
-    if _UNSAFE_IN_HEAD.search(target) or any(
-        _UNSAFE_IN_HEAD.search(field) for field in fields
-    ):
+    if _UNSAFE_IN_HEAD.search(target) or _UNSAFE_IN_HEAD.search("".join(fields)):
         raise GatewayError("A header to send upstream contains a line break or NUL.",
                            reason="unsafe_upstream_header")
     lines = "\r\n".join(fields)

@@ -37,6 +37,8 @@ from gateway.store.schema import email_key, open_database
 
 _USER_COLUMNS = "id, name, email, role, type, active, created_at, updated_at"
 _KEY_COLUMNS = "prefix, user_id, created_at, revoked_at"
+# Above this many cached users the cache starts again from empty.
+_CACHED_USERS_MAX = 100_000
 
 
 def _now() -> str:
@@ -71,12 +73,29 @@ class SQLiteUserStore:
         self.path = path
         self.owner_role = owner_role
         self._db = open_database(path)
+        # Users read by requests, valid while the file's data version (bumped
+        # by other connections' commits) and this connection's change count
+        # stay the same.  Checking both costs less than reading the row.
+        self._cached_users: dict[str, User | None] = {}
+        self._cached_as_of: tuple[int, int] = (-1, -1)
 
     def _transaction(self):
         return _Transaction(self._db)
 
     async def get_user(self, user_id: str) -> User | None:
-        return self._get_user(user_id)
+        return self._read_user(user_id)
+
+    def _read_user(self, user_id: str) -> User | None:
+        as_of = (self._db.execute("PRAGMA data_version").fetchone()[0],
+                 self._db.total_changes)
+        if as_of != self._cached_as_of or len(self._cached_users) >= _CACHED_USERS_MAX:
+            self._cached_users.clear()
+            self._cached_as_of = as_of
+        try:
+            return self._cached_users[user_id]
+        except KeyError:
+            user = self._cached_users[user_id] = self._get_user(user_id)
+            return user
 
     def _get_user(self, user_id: str) -> User | None:
         row = self._db.execute(
@@ -103,7 +122,7 @@ class SQLiteUserStore:
         if row is None or not hashes_equal(key, row[0]):
             return None
 
-        return self._get_user(row[1])
+        return self._read_user(row[1])
 
     async def add_user(
         self,
