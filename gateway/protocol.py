@@ -53,13 +53,6 @@ class GatewayRequestHandler(RequestHandler):
     def data_received(self, data: bytes) -> None:
         if self._discarded_body is not None and self._discarded_body.is_eof():
             self._discarded_body = None
-        if (
-            self._awaiting_head
-            and self._discarded_body is None
-            and self._head_deadline is None
-            and data
-        ):
-            self._arm_head_deadline()
 
         count = self._request_count
         queued = len(self._messages)
@@ -67,6 +60,14 @@ class GatewayRequestHandler(RequestHandler):
         if self._request_count != count:
             self._awaiting_head = False
             self._disarm_head_deadline()
+        elif (
+            self._awaiting_head
+            and self._discarded_body is None
+            and self._head_deadline is None
+            and data
+        ):
+            # Only a head that did not arrive whole in one read needs a timer.
+            self._arm_head_deadline()
         if len(self._messages) > queued:
             self._reject_other_target_forms(queued)
             self._fail_body_in_progress()
