@@ -93,13 +93,18 @@ class RequestBody:
 
             received += len(chunk)
             if received > self._max_bytes:
-                raise self._fail(PayloadTooLarge(
-                    f"The request body is larger than {self._max_bytes} bytes."
-                ))
+                raise self._too_large()
             yield chunk
 
     async def read(self) -> bytes:
         """Return the whole body, or raise the GatewayError that stopped it."""
+        stream = self._stream
+        if stream.is_eof() and stream.exception() is None:
+            # All of it has arrived, usually with the request head.
+            body = stream.read_nowait(-1)
+            if len(body) > self._max_bytes:
+                raise self._too_large()
+            return body
         return b"".join([chunk async for chunk in self])
 
     async def _read_chunk(self, deadline: float) -> bytes:
@@ -116,6 +121,11 @@ class RequestBody:
                 "The request body is malformed or ended early.",
                 reason="body_malformed",
             )) from error
+
+    def _too_large(self) -> GatewayError:
+        return self._fail(PayloadTooLarge(
+            f"The request body is larger than {self._max_bytes} bytes."
+        ))
 
     def _fail(self, error: GatewayError) -> GatewayError:
         self.failure = error
