@@ -183,7 +183,12 @@ class UpstreamForwarder:
             return web.Response(status=upstream.status, body=body, headers=headers)
 
         response = web.StreamResponse(status=upstream.status, headers=headers)
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except ConnectionResetError:
+            # The client closed the connection while the upstream answered.
+            upstream.close()
+            return response
         if stream is not None:
             await stream.set_closer(lambda reason: _end_stream(upstream))
         try:

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 
 import httptools
+from aiohttp import encode_basic_auth
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -39,6 +40,15 @@ _UNSAFE_IN_HEAD = re.compile(r"[\r\n\x00]")
 # this far behind, and is read again once it has caught up.
 _PAUSE_AT_BYTES = 1024 * 1024
 _RESUME_AT_BYTES = 256 * 1024
+# llhttp sets no limit on a response's header section, and httptools keeps a
+# header field in memory until it ends, so an upstream could fill memory with
+# one endless header, endless trailers or endless 1xx responses.  A response
+# that sends more than this many bytes in a row without a body byte fails
+# instead.  It is checked after each read, so one read may pass it.
+_MAX_BYTES_WITHOUT_BODY = 64 * 1024
+# Header fields of one response, trailer fields included: the default of
+# aiohttp 3.14's client, which carried these requests before this client.
+_MAX_HEADER_FIELDS = 128
 
 
 class UpstreamPool:
@@ -55,6 +65,11 @@ class UpstreamPool:
         self._host = url.host or ""
         self._port = url.port
         self._host_header = url.host_port_subcomponent
+        # Credentials in `upstream.url` are the gateway's own, sent as aiohttp
+        # would send them.
+        self._authorization = (
+            encode_basic_auth(url.user, url.password or "") if url.user else None
+        )
         self._ssl = ssl.create_default_context() if url.scheme == "https" else None
         self._connect_timeout = connect_timeout
         self._idle_seconds = idle_seconds
@@ -78,6 +93,8 @@ class UpstreamPool:
         `timeout` bounds everything from here to the end of the response's body.
         The caller must `release` the response, also when it does not read it.
         """
+        if self._authorization is not None:
+            headers["Authorization"] = self._authorization
         head = request_head(method, target, self._host_header, headers, body)
         deadline = asyncio.get_running_loop().time() + timeout
         await self._take_slot(deadline)
@@ -237,6 +254,10 @@ class _UnexpectedResponse(Exception):
     """The upstream sent a response after the one to the request in flight."""
 
 
+class _TooManyHeaderFields(Exception):
+    """The response has more than _MAX_HEADER_FIELDS header and trailer fields."""
+
+
 _NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
 
 
@@ -252,9 +273,12 @@ class UpstreamResponse:
         self.headers: CIMultiDictProxy[str] = _NO_HEADERS
         self.content_length: int | None = None
         self.received_any = False
+        self.body_received = 0  # bytes, counted as llhttp delivers them
+        self.bytes_without_body = 0  # received since the last body byte
         self._connection = connection
         self._pool = pool
         self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._header_fields = 0
         self._parts: deque[bytes] = deque()
         self._buffered = 0
         self._keep_alive = False
@@ -345,7 +369,12 @@ class UpstreamResponse:
     # Called by the connection
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._raw_headers.append((name, value))
+        self._header_fields += 1
+        if self._header_fields > _MAX_HEADER_FIELDS:
+            raise _TooManyHeaderFields()
+        if not self.status:
+            # Trailer fields arrive after the head and are not forwarded.
+            self._raw_headers.append((name, value))
 
     def on_head(self, status: int, keep_alive: bool) -> None:
         headers: CIMultiDict[str] = CIMultiDict()
@@ -366,10 +395,12 @@ class UpstreamResponse:
 
     def on_informational(self) -> None:
         self._raw_headers = []
+        self._header_fields = 0
 
     def on_body(self, part: bytes) -> None:
         self._parts.append(part)
         self._buffered += len(part)
+        self.body_received += len(part)
         if self._buffered >= _PAUSE_AT_BYTES:
             self._connection.pause_reading()
         self._wake()
@@ -430,6 +461,9 @@ class _Connection(asyncio.Protocol):
 
     def finish(self) -> None:
         self._response = None
+        # A body read in full while the caller lagged leaves reading paused,
+        # and a paused connection would never read the next response.
+        self.resume_reading()
 
     def close(self) -> None:
         self._response = None
@@ -459,12 +493,23 @@ class _Connection(asyncio.Protocol):
             return
 
         response.received_any = True
+        body_before = response.body_received
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail("The upstream switched protocols unasked.")
+            return
         except httptools.HttpParserError as error:
-            self._fail(f"The upstream's response is not valid HTTP/1.1 ({error}).")
+            if isinstance(error.__context__, _TooManyHeaderFields):
+                self._fail(f"The upstream's response has more than "
+                           f"{_MAX_HEADER_FIELDS} header fields.",
+                           reason="upstream_headers_too_large")
+            else:
+                self._fail(f"The upstream's response is not valid HTTP/1.1 ({error}).")
+            return
+
+        if self._response is response and not response.complete:
+            self._limit_bytes_without_body(response, len(data), body_before)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -500,8 +545,19 @@ class _Connection(asyncio.Protocol):
             return
         self._response.on_complete(self._parser.should_keep_alive())
 
-    def _fail(self, detail: str) -> None:
+    def _limit_bytes_without_body(self, response: UpstreamResponse, received: int,
+                                  body_before: int) -> None:
+        if response.body_received > body_before:
+            response.bytes_without_body = 0
+            return
+        response.bytes_without_body += received
+        if response.bytes_without_body > _MAX_BYTES_WITHOUT_BODY:
+            self._fail(f"The upstream sent more than {_MAX_BYTES_WITHOUT_BODY} bytes "
+                       f"of response headers, trailers or 1xx responses.",
+                       reason="upstream_headers_too_large")
+
+    def _fail(self, detail: str, reason: str = "upstream_invalid_response") -> None:
         response = self._response
         self.close()
         if response is not None:
-            response.on_failure(UpstreamError(detail, reason="upstream_invalid_response"))
+            response.on_failure(UpstreamError(detail, reason=reason))

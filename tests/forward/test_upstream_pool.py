@@ -343,3 +343,15 @@ async def test_refused_connection_is_upstream_error():
     await pool.close()
 
     assert failed.value.reason == "upstream_ClientConnectorError"
+
+
+async def test_credentials_in_upstream_url_sent_as_basic_auth(scripted):
+    upstream, url = await scripted(lambda number: OK)
+    pool = new_pool(url.with_user("gateway").with_password("s3cret"))
+
+    await fetch(pool, headers={"Authorization": "Bearer client-token"})
+    await pool.close()
+
+    sent = upstream.requests[0][1]
+    assert b"Authorization: Basic Z2F0ZXdheTpzM2NyZXQ=\r\n" in sent
+    assert b"client-token" not in sent, "only the gateway's credentials are sent"

@@ -31,6 +31,8 @@ PROBLEM_TITLES = {
     414: "URI Too Long",
     415: "Unsupported Media Type",
     431: "Request Header Fields Too Large",
+    502: "Bad Gateway",
+    504: "Gateway Timeout",
 }
 
 
