@@ -2,6 +2,9 @@
 
 A snapshot is built completely before it is used, so a bad file never leaves a
 half-loaded gateway; reloading means building a new one and swapping it in.
+A reload freezes the new snapshot out of the garbage collector's reach
+(gateway/reload.py), so a snapshot must hold no reference cycles: a frozen
+cycle is never freed.  tests/reload/test_snapshot_memory.py checks this.
 """
 
 from __future__ import annotations

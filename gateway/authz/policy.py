@@ -10,10 +10,14 @@ tests/authz compare the two on generated requests.
 
 from __future__ import annotations
 
+import logging
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import casbin
+from casbin.model import Model
+from casbin.persist.adapters import FileAdapter
 
 from gateway.authz.policy_file import (
     InheritanceRule,
@@ -81,14 +85,46 @@ def load_policy(
     rules, inheritance = read_roles(roles_file, roles=roles, actions=actions)
 
     try:
-        enforcer = casbin.Enforcer(str(model_file), str(roles_file))
+        enforcer = _load_enforcer(model_file, roles_file)
     except Exception as error:  # Casbin raises bare Exceptions on bad input.
         raise ConfigError(model_file, f"Casbin cannot load the policy: {error}") \
             from error
 
     _check_casbin_agrees(roles_file, enforcer, rules, inheritance)
+    # Casbin links each role to its parent and the parent back to it, so the
+    # roles of a dropped enforcer are reference cycles.  Reloads freeze the
+    # snapshots (gateway/reload.py) and the collector never frees frozen
+    # cycles, so the links are cut once the enforcer is freed.
+    weakref.finalize(enforcer, _unlink_roles, enforcer.get_role_manager(),
+                     [(rule.role, rule.parent) for rule in inheritance])
     revision = policy_revision(model_file, roles_file)
     return Policy(enforcer, rules, inheritance, roles, revision)
+
+
+def _load_enforcer(model_file: Path, roles_file: Path) -> casbin.Enforcer:
+    model = _QuietModel()
+    model.load_model(str(model_file))
+    return casbin.Enforcer(model, FileAdapter(str(roles_file)))
+
+
+def _unlink_roles(role_manager, links: list[tuple[str, str]]) -> None:
+    for role, parent in links:
+        role_manager.delete_link(role, parent)
+
+
+class _QuietModel(Model):
+    """Casbin's model, minus the policy dump that nothing logs.
+
+    pycasbin 2.8's `Enforcer.load_policy` calls `print_policy`, which formats
+    every row into one string even though the Enforcer has disabled its
+    logger.  With the 10,000 rows of bench/reload_memory.py, that one C call
+    held the GIL for 5 ms, and for 26 ms the first time in a process, while a
+    reload built its snapshot in a thread.
+    """
+
+    def print_policy(self) -> None:
+        if self.logger.isEnabledFor(logging.INFO):
+            super().print_policy()
 
 
 def _check_casbin_agrees(roles_file, enforcer, rules, inheritance) -> None:

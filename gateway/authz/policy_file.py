@@ -214,21 +214,31 @@ def _check_inheritance(file: Path, inheritance: list[InheritanceRule]) -> None:
     for rule in inheritance:
         parents.setdefault(rule.role, []).append(rule)
 
-    def walk(role: str, trail: tuple[str, ...], line: int | None) -> None:
-        # Casbin's role manager resolves at most ten levels; deeper chains
-        # would silently lose permissions.
-        if len(trail) > 9:
-            raise ConfigError(file, f"inheritance deeper than 9 levels: "
-                              f"{' -> '.join(trail)}", line=line)
-        for rule in parents.get(role, []):
-            if rule.parent in trail:
-                raise ConfigError(file, f"inheritance cycle: "
-                                  f"{' -> '.join(trail + (rule.parent,))}",
-                                  line=rule.line)
-            walk(rule.parent, trail + (rule.parent,), rule.line)
-
     for role in parents:
-        walk(role, (role,), None)
+        _walk_inheritance(file, parents, role, (role,), None)
+
+
+# Not a nested function: a nested function that calls itself is a reference
+# cycle, which only the garbage collector frees (see gateway/reload.py).
+def _walk_inheritance(
+    file: Path,
+    parents: dict[str, list[InheritanceRule]],
+    role: str,
+    trail: tuple[str, ...],
+    line: int | None,
+) -> None:
+    # Casbin's role manager resolves at most ten levels; deeper chains
+    # would silently lose permissions.
+    if len(trail) > 9:
+        raise ConfigError(file, f"inheritance deeper than 9 levels: "
+                          f"{' -> '.join(trail)}", line=line)
+    for rule in parents.get(role, []):
+        if rule.parent in trail:
+            raise ConfigError(file, f"inheritance cycle: "
+                              f"{' -> '.join(trail + (rule.parent,))}",
+                              line=rule.line)
+        _walk_inheritance(file, parents, rule.parent, trail + (rule.parent,),
+                          rule.line)
 
 
 def _read_text(file: Path) -> str:
