@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -262,11 +263,15 @@ def _choose_port(requested: int | None, preferred: int | None, name: str) -> int
 
 
 def _wait_for_interrupt(processes, folder: Path) -> None:
+    # SIGTERM stops the demo like Ctrl-C, so both processes are stopped too.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)
     except KeyboardInterrupt:
         return
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
     raise click.ClickException(f"a demo process stopped; see the logs in {folder}")
 
@@ -277,8 +282,14 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _port_is_free(port: int) -> bool:
     with socket.socket() as probe:
+        # As the servers bind: a port with connections in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
