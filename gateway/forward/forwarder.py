@@ -21,7 +21,8 @@ from gateway.config.model import ForwardingConfig, LimitsConfig, UpstreamConfig
 from gateway.errors import GatewayError, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from gateway.forward.body import RequestBody
 from gateway.forward.headers import client_response_headers
-from gateway.forward.upstream import UpstreamPool, UpstreamResponse
+from gateway.forward.upstream import UpstreamPool
+from gateway.forward.upstream_connection import UpstreamResponse
 from gateway.forward.websocket import is_websocket_upgrade, relay_websocket
 from gateway.streams.registry import LiveStream
 
