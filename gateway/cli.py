@@ -69,13 +69,16 @@ def serve(config_file: Path, host: str | None, port: int | None, workers: int,
         port = port if port is not None else snapshot.config.listen_port
         if port == 0:
             raise click.UsageError("--workers needs a fixed port, not 0")
+        del snapshot  # checked; each worker loads its own
         raise SystemExit(Supervisor(config_file, host=host, port=port,
                                     workers=workers).run())
 
     _use_uvloop_when_installed()
+    serving = serve_forever(snapshot, host=host, port=port, reuse_port=reuse_port,
+                            admin=not no_admin)
+    del snapshot  # reloads replace the gateway's snapshot; see serve_forever
     try:
-        asyncio.run(serve_forever(snapshot, host=host, port=port,
-                                  reuse_port=reuse_port, admin=not no_admin))
+        asyncio.run(serving)
     except OSError as error:
         raise click.ClickException(f"cannot listen: {error.strerror}") from None
 

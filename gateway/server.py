@@ -188,19 +188,25 @@ async def _start_admin(running: RunningGateway, admin: AdminConfig) -> None:
 
 async def serve_forever(snapshot: Snapshot, *, host=None, port=None,
                         reuse_port: bool = False, admin: bool = True) -> None:
+    """Serve `snapshot` until SIGINT or SIGTERM; SIGHUP reloads the files.
+
+    The caller must keep no reference to `snapshot`.  A reload replaces the
+    gateway's reference, and any other would keep the start snapshot in memory.
+    """
     writer = DecisionWriter(sys.stderr.buffer)
     writer.start()
     use_writer(writer)
     try:
-        await _serve(snapshot, host, port, reuse_port, admin)
+        running = await start_gateway(snapshot, host=host, port=port,
+                                      reuse_port=reuse_port, admin=admin)
+        del snapshot
+        await _serve(running)
     finally:
         use_writer(None)
         await writer.stop()
 
 
-async def _serve(snapshot: Snapshot, host, port, reuse_port: bool, admin: bool) -> None:
-    running = await start_gateway(snapshot, host=host, port=port,
-                                  reuse_port=reuse_port, admin=admin)
+async def _serve(running: RunningGateway) -> None:
     # What exists now lives as long as the process; frozen, it is no longer
     # traversed by every full collection.
     gc.freeze()
@@ -219,5 +225,7 @@ async def _serve(snapshot: Snapshot, host, port, reuse_port: bool, admin: bool) 
     try:
         await stop.wait()
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
         log.info("gateway stopping")
         await running.close()

@@ -8,6 +8,7 @@ live objects only.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import shutil
 import sys
@@ -19,6 +20,7 @@ import pytest
 
 from gateway.observe.metrics import GatewayMetrics
 from gateway.reload import SnapshotReloader
+from gateway.server import serve_forever
 from gateway.snapshot import Snapshot, load_snapshot
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -28,6 +30,8 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 # such as those of the test run.  A snapshot of the shipped files has about
 # 1,200 tracked objects, so keeping each replaced one would exceed this.
 FREEZE_GROWTH_SLACK = 200
+# The shipped config checks its files for changes once a second.
+RELOAD_WAIT_SECONDS = 15
 
 
 class Node:
@@ -161,3 +165,28 @@ async def test_failed_reload_freezes_nothing(config_file, unfrozen_after):
 
     assert gc.get_freeze_count() <= frozen
     assert f"{roles}:{broken_line}:" in reloader.last_error
+
+
+async def test_served_start_snapshot_freed_after_reload(config_file, unfrozen_after):
+    snapshot = load_snapshot(config_file)
+    start = weakref.ref(snapshot)
+    start_policy = weakref.ref(snapshot.policy)
+    serving = asyncio.create_task(serve_forever(snapshot, port=0, admin=False))
+    del snapshot
+    roles = config_file.parent / "policies" / "roles.csv"
+    text = roles.read_text()
+
+    try:
+        for edit in range(int(RELOAD_WAIT_SECONDS / 0.2)):
+            roles.write_text(f"{text}# edit {edit}\n")
+            await asyncio.sleep(0.2)
+            if start() is None:
+                break
+    finally:
+        serving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await serving
+
+    assert serving.done()
+    assert start() is None, "the start snapshot outlives the reload"
+    assert start_policy() is None, "the start snapshot's policy outlives the reload"
