@@ -6,11 +6,13 @@ every core serves.  Worker 0 also runs the admin listener; its `/metrics`
 adds up every worker's values through prometheus_client's multiprocess mode.
 Every worker watches the files and reloads on its own; SIGHUP to this
 supervisor reaches them all.  A worker that exits on its own is started
-again; SIGINT or SIGTERM stops them all.
+again; SIGINT or SIGTERM stops them all.  On Linux a worker also gets SIGTERM
+when the supervisor dies without stopping it, as on SIGKILL.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -24,6 +26,7 @@ log = logging.getLogger("gateway.workers")
 
 RESTART_DELAY = 1.0  # seconds before a worker that exited is started again
 STOP_TIMEOUT = 10.0  # seconds a worker has to finish before it is killed
+PR_SET_PDEATHSIG = 1  # prctl option from <linux/prctl.h>
 
 
 class Supervisor:
@@ -63,7 +66,8 @@ class Supervisor:
 
     def _start(self, index: int) -> None:
         environment = os.environ | {"PROMETHEUS_MULTIPROC_DIR": self._metrics_dir.name}
-        process = subprocess.Popen(self._command(index), env=environment)
+        process = subprocess.Popen(self._command(index), env=environment,
+                                   preexec_fn=_end_with_parent(os.getpid()))
         self._processes[index] = process
         log.info("worker %d started, pid %d", index, process.pid)
 
@@ -100,6 +104,27 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _end_with_parent(parent: int):
+    """Return a function for `preexec_fn` that ties a worker's life to `parent`.
+
+    The kernel sends the worker SIGTERM once its parent exits, which stops it
+    as the supervisor would.  Without prctl (not Linux) there is nothing to set.
+    The supervisor starts no threads, so running Python between fork and exec
+    is safe here.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def set_parent_death_signal() -> None:
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return set_parent_death_signal
 
 
 def _forget_metrics(pid: int, folder: str) -> None:

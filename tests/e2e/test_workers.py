@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,9 +37,9 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-@pytest.fixture(scope="module")
-def workers(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("workers")
+@contextmanager
+def running_workers(folder: Path):
+    """Run the sample API and `gateway serve --workers 2`; yield what tests need."""
     sample_port, gateway_port, admin_port = free_port(), free_port(), free_port()
     config = derive_config(SOURCE_CONFIG, folder / "config.yaml", {
         ("upstream", "url"): f"http://127.0.0.1:{sample_port}",
@@ -71,6 +72,20 @@ def workers(tmp_path_factory):
     finally:
         stop(supervisor)
         stop(sample)
+
+
+@pytest.fixture(scope="module")
+def workers(tmp_path_factory):
+    with running_workers(tmp_path_factory.mktemp("workers")) as running:
+        yield running
+
+
+def is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
 
 
 def test_two_workers_run_under_the_supervisor(workers):
@@ -136,3 +151,20 @@ def test_worker_that_dies_is_started_again(workers):
 
     assert victim not in children(supervisor.pid)
     assert len(children(supervisor.pid)) == 2
+
+
+def test_workers_stop_when_supervisor_is_killed(tmp_path):
+    with running_workers(tmp_path) as (supervisor, port, _, _):
+        pids = children(supervisor.pid)
+
+        supervisor.kill()
+        supervisor.wait()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(map(is_running, pids)):
+            time.sleep(0.1)
+
+        left = [pid for pid in pids if is_running(pid)]
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        assert len(pids) == 2
+        assert left == [], "workers outlived their supervisor"
