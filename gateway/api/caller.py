@@ -103,14 +103,23 @@ def _session_cookie(request: web.BaseRequest) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
-def _check_same_origin(request: web.BaseRequest, snapshot: Snapshot,
-                       session: Session) -> None:
+def check_own_origin(request: web.BaseRequest, snapshot: Snapshot, *,
+                     detail: str) -> None:
+    """Refuse a request whose Origin header is not the gateway's own origin.
+
+    `detail` is the refusal's text, with `{origin}` for the expected origin.
+    """
     expected = own_origin(request.scheme, request.host,
                           snapshot.config.gateway_api.public_url)
     origins = request.headers.getall("Origin", [])
     if origins != [expected]:
-        raise Forbidden(f"A change made with a session must come from {expected}.",
-                        reason="csrf_origin")
+        raise Forbidden(detail.format(origin=expected), reason="csrf_origin")
+
+
+def _check_same_origin(request: web.BaseRequest, snapshot: Snapshot,
+                       session: Session) -> None:
+    check_own_origin(request, snapshot,
+                     detail="A change made with a session must come from {origin}.")
 
     sent = request.headers.get(CSRF_HEADER, "")
     if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):

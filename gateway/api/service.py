@@ -41,7 +41,6 @@ class Endpoint:
     action: str | None = None
     credentials: bool = True
     embed: bool = False  # takes an embed session's credential, and only that
-    head: bool = True  # a GET endpoint also serves HEAD
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -75,7 +74,8 @@ class GatewayApi:
             Endpoint("GET", "users/", pages.users_page, credentials=False),
             Endpoint("GET", "users", _redirect_to_page, credentials=False),
             Endpoint("GET", "static/{file}", pages.static_file, credentials=False),
-            Endpoint("GET", "login", session.login, credentials=False, head=False),
+            Endpoint("GET", "login", session.confirm_login, credentials=False),
+            Endpoint("POST", "login", session.login, credentials=False),
             Endpoint("GET", "v1/openapi.json", pages.openapi_document,
                      credentials=False),
             Endpoint("GET", "v1/session", session.get_session),
@@ -170,13 +170,11 @@ class GatewayApi:
             params = _match_segments(endpoint.segments, segments)
             if params is None:
                 continue
-            # HEAD reads like GET, except where a GET consumes a code.
-            if endpoint.method == method or (
-                method == "HEAD" and endpoint.method == "GET" and endpoint.head
-            ):
+            # Every GET endpoint below the prefix also serves HEAD; none changes state.
+            if endpoint.method == method or (method == "HEAD" and endpoint.method == "GET"):
                 return endpoint, params
             allowed.append(endpoint.method)
-            if endpoint.method == "GET" and endpoint.head:
+            if endpoint.method == "GET":
                 allowed.append("HEAD")
 
         if allowed:

@@ -48,6 +48,15 @@ class SQLiteSessionStore:
         )
         return code
 
+    def find_login_code(self, code: str) -> str | None:
+        """Return the user id of a valid code without using it up."""
+        row = self._db.execute(
+            "SELECT user_id FROM login_codes "
+            "WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
+            (_digest(code), time.time()),
+        ).fetchone()
+        return None if row is None else row[0]
+
     def consume_login_code(self, code: str) -> str | None:
         """Return the user id of a valid code and mark it used, in one statement."""
         now = time.time()

@@ -6,7 +6,9 @@ import asyncio
 import sys
 from http.cookies import SimpleCookie
 
+import aiohttp
 import pytest
+
 from .helpers import new_email
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -14,11 +16,27 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 COOKIE = "__Host-gateway-session"
 
 
-async def open_link(http, gateway, code: str):
+async def show_link(http, gateway, code: str) -> tuple[aiohttp.ClientResponse, str]:
+    """Open a login link as a browser or a link preview would: GET, no redirect."""
     async with http.get(gateway.url + f"/gateway/login?code={code}",
                         allow_redirects=False) as response:
+        return response, await response.text()
+
+
+async def press_sign_in(http, gateway, code: str, *, headers=None, data=None):
+    """POST the sign-in form of a login link's page, from the gateway's origin."""
+    headers = {"Origin": gateway.url} if headers is None else headers
+    async with http.post(gateway.url + "/gateway/login", headers=headers,
+                         data={"code": code} if data is None else data,
+                         allow_redirects=False) as response:
         await response.read()
         return response
+
+
+async def open_link(http, gateway, code: str):
+    """Open a login link and press its sign-in button; return the POST's response."""
+    await show_link(http, gateway, code)
+    return await press_sign_in(http, gateway, code)
 
 
 async def sign_in(http, gateway, user_id: str = "u-owner") -> dict[str, str]:
@@ -66,6 +84,99 @@ async def test_login_link_works_once(http, gateway):
     assert COOKIE not in second.cookies
 
 
+async def test_login_page_does_not_use_up_the_link(http, gateway):
+    code = gateway.running.sessions.create_login_code("u-owner", 60)
+
+    previews = [(await show_link(http, gateway, code))[0] for _ in range(3)]
+    signed_in = await press_sign_in(http, gateway, code)
+
+    assert [preview.status for preview in previews] == [200, 200, 200]
+    assert all(COOKIE not in preview.cookies for preview in previews)
+    assert signed_in.status == 303
+
+
+async def test_login_page_names_the_account_it_opens(http, gateway):
+    user = await gateway.store.add_user(name="Ann <b>Bold</b> & Co",
+                                        email=new_email("page"),
+                                        role="chat_manager", type="standard")
+    code = gateway.running.sessions.create_login_code(user.id, 60)
+
+    page, text = await show_link(http, gateway, code)
+
+    assert page.content_type == "text/html"
+    assert "Ann &lt;b&gt;Bold&lt;/b&gt; &amp; Co" in text
+    assert user.email in text
+    assert "chat_manager" in text
+    assert '<form method="post" action="login">' in text
+
+
+async def test_login_page_lets_only_its_own_origin_submit(http, gateway):
+    code = gateway.running.sessions.create_login_code("u-owner", 60)
+
+    page, _ = await show_link(http, gateway, code)
+
+    policy = page.headers["Content-Security-Policy"]
+    assert "form-action 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "script-src" not in policy, "the page runs no script"
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+async def test_login_page_serves_head_without_using_the_link(http, gateway):
+    code = gateway.running.sessions.create_login_code("u-owner", 60)
+
+    async with http.head(gateway.url + f"/gateway/login?code={code}",
+                         allow_redirects=False) as response:
+        assert response.status == 200
+    signed_in = await press_sign_in(http, gateway, code)
+
+    assert signed_in.status == 303
+
+
+SIGN_IN_ORIGIN_FAULTS = [
+    pytest.param({}, id="no-origin"),
+    pytest.param({"Origin": "http://evil.test"}, id="foreign-origin"),
+    pytest.param({"Origin": "null"}, id="null-origin"),
+]
+
+
+@pytest.mark.parametrize("headers", SIGN_IN_ORIGIN_FAULTS)
+async def test_sign_in_from_another_origin_is_refused(http, gateway, headers):
+    code = gateway.running.sessions.create_login_code("u-owner", 60)
+
+    forged = await press_sign_in(http, gateway, code, headers=headers)
+    genuine = await press_sign_in(http, gateway, code)
+
+    assert forged.status == 403
+    assert COOKIE not in forged.cookies
+    assert genuine.status == 303, "a refused sign-in must not use up the code"
+
+
+SIGN_IN_FORM_FAULTS = [
+    pytest.param({"json": {"code": "x"}}, 415, id="json-body"),
+    pytest.param({"data": b""}, 400, id="empty-form"),
+    pytest.param({"data": {"code": ""}}, 400, id="empty-code"),
+    pytest.param({"data": {"code": "x", "user": "u-owner"}}, 400, id="extra-field"),
+    pytest.param({"data": "code=a&code=b"}, 400, id="repeated-code"),
+    pytest.param({"data": "code=" + "A" * 2000}, 413, id="too-large"),
+]
+
+
+@pytest.mark.parametrize(("body", "status"), SIGN_IN_FORM_FAULTS)
+async def test_sign_in_form_faults_are_refused(http, gateway, body, status):
+    headers = {"Origin": gateway.url}
+    if isinstance(body.get("data"), (str, bytes)):
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+
+    async with http.post(gateway.url + "/gateway/login", headers=headers,
+                         allow_redirects=False, **body) as response:
+        await response.read()
+
+    assert response.status == status
+    assert COOKIE not in response.cookies
+
+
 async def test_refused_login_link_gets_a_page_saying_why(http, gateway):
     async with http.get(gateway.url + "/gateway/login?code=" + "B" * 43) as response:
         text = await response.text()
@@ -78,8 +189,10 @@ async def test_expired_login_link_is_refused(http, gateway):
     code = gateway.running.sessions.create_login_code("u-owner", 0.05)
     await asyncio.sleep(0.1)
 
-    response = await open_link(http, gateway, code)
+    page, _ = await show_link(http, gateway, code)
+    response = await press_sign_in(http, gateway, code)
 
+    assert page.status == 401
     assert response.status == 401
 
 
@@ -159,17 +272,6 @@ async def test_deactivation_ends_page_sessions_for_good(http, gateway):
     async with http.get(gateway.url + "/gateway/v1/users",
                         headers={"Cookie": headers["Cookie"]}) as response:
         assert response.status == 401
-
-
-async def test_login_link_is_not_consumed_by_head(http, gateway):
-    code = gateway.running.sessions.create_login_code("u-owner", 60)
-
-    async with http.head(gateway.url + f"/gateway/login?code={code}",
-                         allow_redirects=False) as response:
-        assert response.status == 405
-    opened = await open_link(http, gateway, code)
-
-    assert opened.status == 303
 
 
 async def test_session_cookie_is_no_credential_for_proxied_routes(http, gateway,

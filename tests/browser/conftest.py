@@ -45,7 +45,7 @@ import pytest
 from gateway.config.derive import derive_config
 
 from .embedding import EmbedStack, http_json
-from .pages import UsersPage
+from .pages import UsersPage, sign_in_with_link
 
 try:
     from playwright.sync_api import sync_playwright
@@ -341,7 +341,7 @@ def sign_in(stack: Stack, new_context: ContextFactory) -> SignIn:
 
     def open_signed_in(user_id: str) -> UsersPage:
         page = new_context().new_page()
-        page.goto(stack.login_link(user_id))
+        sign_in_with_link(page, stack.login_link(user_id))
         users_page = UsersPage(page)
         users_page.wait_until_loaded()
         return users_page

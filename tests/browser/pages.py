@@ -16,6 +16,13 @@ USERS_PAGE = "/gateway/users/"
 SESSION_API = "/gateway/v1/session"
 
 
+def sign_in_with_link(page: Page, link: str) -> None:
+    """Open a login link and press its sign-in button, as a person would."""
+    page.goto(link)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**" + USERS_PAGE)
+
+
 class UsersPage:
     """The "Users and roles" page open in one browser tab."""
 

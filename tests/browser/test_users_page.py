@@ -42,6 +42,10 @@ def test_login_link_signs_in_once(stack, new_context):
     page = context.new_page()
 
     page.goto(link)
+    expect(page.locator("main")).to_contain_text("Olivia Owner")
+    assert host_cookies(context) == [], "opening the link alone signs nobody in"
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**" + USERS_PAGE)
 
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(link))
     assert page.url == origin + USERS_PAGE
