@@ -9,6 +9,7 @@ sends a body, so the forwarder reads the cause from here.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 from aiohttp import ClientError, StreamReader
@@ -56,24 +57,49 @@ def check_body_headers(
 
     # The gateway reads bodies as UTF-8; an upstream that honours another
     # charset (UTF-7 turns "+AG8-" into "o") would read other field names.
-    charset = _charset(parameters)
-    if charset not in (None, "utf-8"):
+    charset = _media_type_parameters(parameters).get("charset")
+    if charset is not None and charset.lower() != "utf-8":
         raise UnsupportedMediaType(
             f"Request bodies must be UTF-8, not {charset!r}.", reason="body_charset"
         )
 
 
-def _charset(parameters: str) -> str | None:
-    charset = None
-    for parameter in parameters.split(";"):
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() != "charset":
-            continue
-        if charset is not None:
-            return "repeated"
-        charset = value.strip().strip('"').lower()
+# RFC 9110 section 5.6.2: a token is one or more of these characters.  "*" is
+# one of them, but a name ending in "*" is an RFC 2231 extended parameter
+# (charset*=utf-8''utf-7), which parsers such as aiohttp's read as "charset".
+_NAME = r"[A-Za-z0-9!#$%&'+.^_`|~-]+"
+_PARAMETER = re.compile(
+    rf'\s*({_NAME})\s*=\s*({_NAME}|"[^"\\;]*")\s*\Z'
+)
 
-    return charset
+
+def _media_type_parameters(parameters: str) -> dict[str, str]:
+    """Return the Content-Type parameters by lower-case name, or raise 415.
+
+    Only `name=token` and `name="plain text"` are taken, each name once.  An
+    upstream could read any other spelling (comments, extended parameters,
+    escapes, a repeated name) as a charset that the gateway did not check.
+    """
+    found: dict[str, str] = {}
+    for parameter in parameters.split(";"):
+        if not parameter.strip():
+            continue
+        match = _PARAMETER.match(parameter)
+        if match is None:
+            raise UnsupportedMediaType(
+                f"The Content-Type parameter {parameter.strip()!r} is not a plain "
+                f"name=value pair.",
+                reason="body_media_type",
+            )
+        name = match[1].lower()
+        if name in found:
+            raise UnsupportedMediaType(
+                f"The Content-Type header repeats the parameter {name!r}.",
+                reason="body_media_type",
+            )
+        found[name] = match[2].strip('"')
+
+    return found
 
 
 class RequestBody:

@@ -59,6 +59,56 @@ UNREADABLE_BODIES = [
                  id="compressed"),
 ]
 
+# `{"first_name":"A+ACIALAAi-..."}`: one key read as UTF-8, and as UTF-7 a
+# string that closes early and adds "operators" before "last_name".
+UTF7_BODY = (b'{"first_name":"A+ACIALAAiAG8AcABlAHIAYQB0AG8AcgBzACIAOgBbACIAdQAtAG8'
+             b'AcAAtADEAIgAsACIAdQAtAG8AcAAtADIAIgBdACwAIgBsAGEAcwB0AF8AbgBhAG0AZQA'
+             b'iADoAIg-"}')
+CHARSET_SPELLINGS = [
+    pytest.param("application/json; charset=utf-7", id="plain"),
+    pytest.param('application/json; charset="UTF-7"', id="quoted"),
+    pytest.param('application/json; charset*="utf-7"', id="extended"),
+    pytest.param("application/json; charset*=utf-8''utf-7", id="extended-encoded"),
+    pytest.param("application/json; charset*0=utf-7", id="continued"),
+    pytest.param("application/json;(c)charset=utf-7", id="comment"),
+    pytest.param("application/json; charset=utf-8; charset=utf-7", id="repeated"),
+    pytest.param('application/json; x="a;charset=utf-7"', id="quoted-semicolon"),
+]
+
+
+async def test_utf7_body_hides_a_guarded_key():
+    assert set(json.loads(UTF7_BODY)) == {"first_name"}
+    assert "operators" in json.loads(UTF7_BODY.decode("utf-7"))
+
+
+@pytest.mark.parametrize("content_type", CHARSET_SPELLINGS)
+async def test_charset_other_than_utf8_rejected(gateway, sample_api, http,
+                                                content_type):
+    headers = {"Content-Type": content_type} | gateway.bearer("u-op-1")
+
+    async with http.patch(gateway.url + "/api/1/contacts/1/", data=UTF7_BODY,
+                          headers=headers) as response:
+        document = await response.json(content_type=None)
+
+    assert response.status == 415
+    assert document["status"] == 415
+    assert await sample_api.forwarded() == [], "the upstream never saw the body"
+
+
+@pytest.mark.parametrize("content_type", [
+    "application/json; charset=utf-8",
+    'application/json; charset="UTF-8"',
+    "application/json;",
+])
+async def test_utf8_spellings_accepted(gateway, sample_api, http, content_type):
+    headers = {"Content-Type": content_type} | gateway.bearer("u-op-1")
+
+    async with http.patch(gateway.url + "/api/1/contacts/1/",
+                          data=b'{"first_name": "Ann"}', headers=headers) as response:
+        await response.read()
+
+    assert response.status == 200
+
 
 @pytest.mark.parametrize(("body", "headers", "status"), UNREADABLE_BODIES)
 async def test_unreadable_guarded_body_rejected(gateway, sample_api, http, body,
