@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.authn import Authenticator, Principal
+from gateway.authn.authenticator import cookie_value
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.routing.origin import own_origin
 from gateway.snapshot import Snapshot
@@ -98,9 +99,7 @@ class CallerAuthenticator:
 
 
 def _session_cookie(request: web.BaseRequest) -> str | None:
-    if "Cookie" not in request.headers:
-        return None
-    return request.cookies.get(SESSION_COOKIE) or None
+    return cookie_value(request.headers, SESSION_COOKIE)
 
 
 def check_own_origin(request: web.BaseRequest, snapshot: Snapshot, *,

@@ -232,6 +232,23 @@ async def test_oversized_head_gets_431(gateway, sample_api, headers):
     assert await sample_api.recorded() == []
 
 
+@pytest.mark.parametrize("name", ["__Host-gateway-embed", "__Host-gateway-session"])
+async def test_backslash_cookies_answered_quickly(gateway, sample_api, name):
+    """95 Cookie headers of 4,000 quoted backslashes that name a gateway cookie.
+
+    Python 3.11.7's `http.cookies` unquotes such values in quadratic time:
+    twice as many backslashes held the event loop for about 10 s.
+    """
+    value = '"' + "\\" * 4000 + '"'
+    cookies = [("Cookie", f"x={value}; y={name}") for _ in range(95)]
+    target = "/api/1/chats/" if "embed" in name else "/gateway/v1/session"
+    result = await exchange(gateway.port, build_request("GET", target, cookies))
+
+    assert_problem(result.first, 401)
+    assert result.elapsed < 1.0, result.elapsed
+    assert await sample_api.recorded() == []
+
+
 def chunked_post(gateway, chunks: bytes) -> bytes:
     head = build_request(
         "POST", "/api/1/chats/1/messages/",
