@@ -177,8 +177,18 @@ class Gateway:
 
         body = None
         if route.guarded_fields and request.body_exists:
+            late = not request.content.is_eof()
             body = await read_body(request, config.limits,
                                    config.forwarding.max_body_bytes)
+            if late:
+                # Whatever changed while the body arrived applies to it.
+                decided = await self._authorize(self.snapshot, request.method,
+                                                request.raw_path, request.headers,
+                                                record)
+                target, match, principal = (decided.target, decided.match,
+                                            decided.principal)
+                route = match.route
+                scope = decided.scope
             fields = fields_set(body)
             grants = authorize_fields(snapshot.policy, principal.role, route, fields)
             # The request is as narrow as the narrowest permission it needs.
@@ -194,8 +204,32 @@ class Gateway:
 
         if route.stream is not None:
             return await self._open_stream(request, snapshot, record, decided, scoped)
+
+        async def authorize_late_body() -> None:
+            try:
+                await self._authorize_again(request.method, request.raw_path,
+                                            request.headers, record.request_id)
+            except GatewayError:
+                record.decision = "deny"  # _forward had recorded "allow"
+                raise
+
         return await self._forward(request, snapshot, record, target.path, match,
-                                   principal, scoped, body)
+                                   principal, scoped, body,
+                                   on_late_body=authorize_late_body)
+
+    async def _authorize_again(self, method: str, raw_path: str, headers,
+                               request_id: str) -> None:
+        """Decide an authorized request again on the current snapshot, or raise.
+
+        The owners of an "own" object are looked up again as well: the object
+        may have changed hands since the first decision.
+        """
+        again = await self._authorize(self.snapshot, method, raw_path, headers,
+                                      DecisionRecord(request_id, method, ""))
+        if again.scope == "own":
+            await apply_scope(again.match.route, again.match.params, again.principal,
+                              again.target.query_string, self._resolver, request_id,
+                              self._filter_trust)
 
     async def _authorize(self, snapshot: Snapshot, method: str, raw_path: str,
                          headers, record: DecisionRecord) -> Authorized:
@@ -257,14 +291,7 @@ class Gateway:
         method, raw_path, headers = request.method, request.raw_path, request.headers
 
         async def recheck() -> None:
-            current = self.snapshot
-            again = await self._authorize(current, method, raw_path, headers,
-                                          DecisionRecord(record.request_id, method, ""))
-            if again.scope == "own":
-                await apply_scope(again.match.route, again.match.params,
-                                  again.principal, again.target.query_string,
-                                  self._resolver, record.request_id,
-                                  self._filter_trust)
+            await self._authorize_again(method, raw_path, headers, record.request_id)
 
         watched = decided.match.route
         resolvers = frozenset(
@@ -291,7 +318,8 @@ class Gateway:
 
     async def _forward(self, request, snapshot, record, path, match: RouteMatch,
                        principal: Principal, scoped: ScopedRequest,
-                       body: bytes | None, stream: LiveStream | None = None):
+                       body: bytes | None, stream: LiveStream | None = None,
+                       on_late_body=None):
         forwarding = snapshot.config.forwarding
         identity = {}
         if principal is not VIEWER:
@@ -331,6 +359,7 @@ class Gateway:
             response_headers=response_headers,
             frame_ancestors=frame_ancestors,
             stream=stream,
+            on_late_body=on_late_body,
         )
         record.upstream_status = upstream_status
 

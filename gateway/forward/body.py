@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import ClientError, StreamReader
 from aiohttp.http_exceptions import HttpProcessingError
@@ -103,24 +103,43 @@ def _media_type_parameters(parameters: str) -> dict[str, str]:
 
 
 class RequestBody:
-    def __init__(self, stream: StreamReader, *, max_bytes: int, timeout: float) -> None:
+    """A request body to forward, read as it arrives.
+
+    `on_late_end` runs when the body had not arrived whole by the time reading
+    began: once it has, and before its last bytes are handed on.  It decides
+    the request again and raises a GatewayError to refuse it.  So a change
+    made while a slow body arrived (a revoked key, a reassigned chat) applies
+    before the upstream has a whole request to act on.
+    """
+
+    def __init__(self, stream: StreamReader, *, max_bytes: int, timeout: float,
+                 on_late_end: Callable[[], Awaitable[None]] | None = None) -> None:
         self._stream = stream
         self._max_bytes = max_bytes
         self._timeout = timeout
+        self._on_late_end = on_late_end
         self.failure: GatewayError | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         deadline = asyncio.get_running_loop().time() + self._timeout
+        late = not self._stream.is_eof()
         received = 0
+        pending = b""  # the newest chunk, sent on once the next one or the end arrives
         while True:
             chunk = await self._read_chunk(deadline)
             if not chunk:
+                if late:
+                    await self._late_end()
+                if pending:
+                    yield pending
                 return
 
             received += len(chunk)
             if received > self._max_bytes:
                 raise self._too_large()
-            yield chunk
+            if pending:
+                yield pending
+            pending = chunk
 
     async def read(self) -> bytes:
         """Return the whole body, or raise the GatewayError that stopped it."""
@@ -132,6 +151,14 @@ class RequestBody:
                 raise self._too_large()
             return body
         return b"".join([chunk async for chunk in self])
+
+    async def _late_end(self) -> None:
+        if self._on_late_end is None:
+            return
+        try:
+            await self._on_late_end()
+        except GatewayError as error:
+            raise self._fail(error) from None
 
     async def _read_chunk(self, deadline: float) -> bytes:
         try:

@@ -11,6 +11,8 @@ whose errors become UpstreamError or UpstreamTimeout here and nowhere else.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
@@ -73,13 +75,16 @@ class UpstreamForwarder:
         response_headers: dict[str, str] | None = None,
         frame_ancestors: str = "'none'",
         stream: LiveStream | None = None,
+        on_late_body: Callable[[], Awaitable[None]] | None = None,
     ) -> tuple[web.StreamResponse, int]:
         """Forward and relay; return the response sent and the upstream status.
 
         `body` is the request body when the gateway has already read it;
-        otherwise the body streams from the client.  `stream` marks a
-        long-lived response, relayed until it ends or the registry ends it.
-        `frame_ancestors` names the pages that may frame the response.
+        otherwise the body streams from the client, and `on_late_body` decides
+        the request again if the body arrives after the decision (RequestBody).
+        `stream` marks a long-lived response, relayed until it ends or the
+        registry ends it.  `frame_ancestors` names the pages that may frame
+        the response.
         """
         target = path + "?" + query_string if query_string else path
         url = URL(self._origin + target, encoded=True)
@@ -98,7 +103,7 @@ class UpstreamForwarder:
             return socket, 101
 
         if body is None:
-            body = self._request_body(request)
+            body = self._request_body(request, on_late_body)
         length = request.content_length
         if isinstance(body, RequestBody) and length is not None and (
             length <= _WHOLE_BODY_MAX
@@ -151,7 +156,11 @@ class UpstreamForwarder:
                 reason="upstream_" + type(error).__name__,
             ) from error
 
-    def _request_body(self, request: web.BaseRequest) -> RequestBody | None:
+    def _request_body(
+        self,
+        request: web.BaseRequest,
+        on_late_end: Callable[[], Awaitable[None]] | None,
+    ) -> RequestBody | None:
         if not request.body_exists:
             return None
 
@@ -161,7 +170,7 @@ class UpstreamForwarder:
                 f"The request body is larger than {self._max_body} bytes."
             )
         return RequestBody(request.content, max_bytes=self._max_body,
-                           timeout=self._body_timeout)
+                           timeout=self._body_timeout, on_late_end=on_late_end)
 
     async def _relay(self, request, upstream, body_check, response_headers,
                      frame_ancestors: str,
