@@ -9,6 +9,8 @@ headers, so the gateway takes tokens from the Authorization header only.
 
 from __future__ import annotations
 
+import re
+
 from urllib.parse import parse_qsl
 
 from multidict import CIMultiDictProxy
@@ -36,29 +38,37 @@ def check_framing(version: tuple[int, int], headers: CIMultiDictProxy[str]) -> N
 
 
 def check_host(headers: CIMultiDictProxy[str], allowed_hosts: frozenset[str]) -> None:
-    """Reject a request whose Host is missing, repeated or not a configured name.
+    """Reject a request whose Host is missing, repeated, malformed or not served.
 
     The upstream builds absolute links (page links, redirects) from the Host
     the gateway forwards in X-Forwarded-Host, so a forged Host would point them
-    at another site.
+    at another site.  The whole value must be a name or IP literal with an
+    optional port: a name followed by anything else ("localhost:x@evil.test",
+    "localhost:80,evil.test") would pass a check of the name alone.
     """
     hosts = headers.getall("Host", ())
     if len(hosts) != 1:
         raise BadRequest("The request needs exactly one Host header.",
                          reason="host_invalid")
+
+    match = _HOST.fullmatch(hosts[0].strip().lower())
+    if match is None:
+        raise BadRequest(f"Host {hosts[0]!r} is not a host name with an optional "
+                         f"port.", reason="host_invalid")
     if "*" in allowed_hosts:
         return
 
-    if _host_name(hosts[0]) not in allowed_hosts:
+    if (match["literal"] or match["name"]) not in allowed_hosts:
         raise BadRequest(f"Host {hosts[0]!r} is not served here.",
                          reason="host_not_allowed")
 
 
-def _host_name(host: str) -> str:
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
+# RFC 9110 section 7.2 (Host = uri-host [":" port]), with registered names
+# limited to the letters, digits, dots and hyphens of DNS names.
+_HOST = re.compile(
+    r"(?:\[(?P<literal>[0-9a-f:.]+)\]|(?P<name>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?))"
+    r"(?::[0-9]{1,5})?"
+)
 
 
 def reject_overrides_and_url_credentials(

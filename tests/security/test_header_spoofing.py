@@ -269,6 +269,12 @@ REJECTED_HOSTS = [
     pytest.param([("Host", "127.0.0.1@evil.test")], id="userinfo-trick"),
     pytest.param([("Host", HOST), ("Host", "evil.test")], id="repeated"),
     pytest.param([("Host", "")], id="empty"),
+    pytest.param([("Host", "localhost:x@evil.test")], id="userinfo-after-colon"),
+    pytest.param([("Host", f"{HOST}:80,evil.test")], id="list-after-port"),
+    pytest.param([("Host", f"{HOST}:80/evil.test")], id="path-after-port"),
+    pytest.param([("Host", "[::1]evil.test")], id="name-after-literal"),
+    pytest.param([("Host", f"{HOST}:")], id="empty-port"),
+    pytest.param([("Host", f"{HOST} evil.test")], id="space"),
 ]
 
 
