@@ -65,7 +65,8 @@ def fields_set(body: bytes) -> frozenset[str]:
 def parse_json_object(body: bytes) -> dict:
     """Parse a JSON object that repeats no key, or raise BadRequest."""
     try:
-        document = json.loads(body, object_pairs_hook=_reject_repeated_keys)
+        document = json.loads(body, object_pairs_hook=_reject_repeated_keys,
+                               parse_constant=_reject_constant)
     except _RepeatedKey as error:
         raise BadRequest(f"The request body repeats the key {error.key!r}.",
                          reason="body_repeated_key") from None
@@ -86,6 +87,13 @@ class _RepeatedKey(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(f"repeated key {key!r}")
         self.key = key
+
+
+def _reject_constant(name: str) -> None:
+    # NaN, Infinity and -Infinity are not JSON (RFC 8259), though Python's
+    # json reads them, and every comparison with NaN is false, so a NaN
+    # would pass any minimum or maximum that a schema sets.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _reject_repeated_keys(pairs: list[tuple[str, object]]) -> dict:

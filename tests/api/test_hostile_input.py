@@ -153,6 +153,18 @@ async def test_lone_surrogate_in_body_gets_400(api, gateway, http):
         assert response.status == 400
 
 
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+async def test_non_json_number_gets_400(api, gateway, http, constant):
+    body = b'{"origin": "https://partner.example", "lifetime": ' + constant + b"}"
+    async with http.post(gateway.url + "/gateway/v1/embed/sessions", data=body,
+                         headers={**gateway.credentials("service_user"),
+                                  "Content-Type": "application/json"}) as response:
+        problem = await response.json(content_type=None)
+
+    assert response.status == 400
+    assert problem["detail"] == "The request body is not valid JSON."
+
+
 async def test_whole_key_in_revoke_path_is_refused(api):
     created = await api.call("owner", "POST", "/users",
                              {"name": "Robot", "email": new_email(),

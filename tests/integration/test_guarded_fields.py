@@ -53,6 +53,7 @@ UNREADABLE_BODIES = [
     pytest.param(b'{"operators": ["u-op-2"], "operators": ["u-op-1"]}', JSON, 400,
                  id="repeated-guarded-key"),
     pytest.param(b"{not json", JSON, 400, id="invalid-json"),
+    pytest.param(b'{"first_name": NaN}', JSON, 400, id="nan"),
     pytest.param(b'["operators"]', JSON, 400, id="not-an-object"),
     pytest.param(b'{"\\u006fperators": ["u-op-2"]}', JSON, 403, id="escaped-key"),
     pytest.param(b"\x1f\x8b\x08\x00", JSON | {"Content-Encoding": "gzip"}, 415,
