@@ -13,6 +13,7 @@ import hmac
 
 from gateway.config.model import RouteConfig
 from gateway.errors import Forbidden
+from gateway.forward.websocket import is_websocket_upgrade
 from gateway.store import EmbedSession
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -47,7 +48,7 @@ def check_embed_origin(session: EmbedSession, credential: str, method: str,
     """
     # A WebSocket handshake is a GET that opens a two-way channel: from another
     # page, the partitioned cookie would let it read and send in the session.
-    upgrade = "upgrade" in headers.get("Connection", "").lower()
+    upgrade = is_websocket_upgrade(headers)
     if credential != "embed_cookie" or (method in SAFE_METHODS and not upgrade):
         return
 

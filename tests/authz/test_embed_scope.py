@@ -28,6 +28,15 @@ def test_websocket_handshake_from_another_page_is_refused(origin):
         check_embed_origin(SESSION, "embed_cookie", "GET", headers(**sent), OWN)
 
 
+def test_upgrade_in_second_connection_header_is_refused():
+    sent = CIMultiDict({"Connection": "keep-alive", "Upgrade": "websocket",
+                        "Origin": "http://evil.test"})
+    sent.add("Connection", "Upgrade")
+
+    with pytest.raises(Forbidden):
+        check_embed_origin(SESSION, "embed_cookie", "GET", CIMultiDictProxy(sent), OWN)
+
+
 def test_websocket_handshake_from_the_view_is_allowed():
     sent = dict(UPGRADE) | {"Origin": OWN}
 
