@@ -155,9 +155,6 @@ async def start_gateway(
         embeds.close()
         raise
     bound_port = runner.addresses[0][1]
-    log.info("gateway listening on http://%s:%d, upstream %s, policy revision %s",
-             host or config.listen_host, bound_port, config.upstream.url,
-             snapshot.policy.revision)
     running = RunningGateway(gateway, runner, session, stream_session, store,
                              sessions, embeds, bound_port,
                              SnapshotReloader(gateway, config.file, gateway.metrics))
@@ -167,6 +164,10 @@ async def start_gateway(
         )
     if config.admin is not None and admin:
         await _start_admin(running, config.admin)
+    # Only once every listener is bound: a failed admin bind stops the start.
+    log.info("gateway listening on http://%s:%d, upstream %s, policy revision %s",
+             host or config.listen_host, bound_port, config.upstream.url,
+             snapshot.policy.revision)
     return running
 
 
@@ -183,7 +184,8 @@ async def _start_admin(running: RunningGateway, admin: AdminConfig) -> None:
         await running.close()
         raise
     running.admin_port = running.admin_runner.addresses[0][1]
-    log.info("health checks on http://%s:%d/readyz", admin.host, running.admin_port)
+    log.info("admin listener on http://%s:%d: /healthz, /readyz and /metrics",
+             admin.host, running.admin_port)
 
 
 async def serve_forever(snapshot: Snapshot, *, host=None, port=None,

@@ -377,3 +377,22 @@ def test_sighup_reloads_edited_policy(tmp_path):
 
     assert before == 403
     assert after == 502, "the new policy allows it, and no upstream answers"
+
+
+def test_busy_admin_port_stops_start_without_listening_line(tmp_path):
+    gateway_port = free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        config = derive_config(SOURCE_CONFIG, tmp_path / "config.yaml", {
+            ("store", "sqlite"): tmp_path / "gateway.db",
+            ("authentication", "jwt", "secret_file"): tmp_path / "jwt-secret",
+            ("listen", "port"): gateway_port,
+            ("admin", "port"): busy.getsockname()[1],
+        })
+
+        result = run_cli("serve", "-c", str(config))
+
+    assert result.returncode == 1
+    assert "Error: cannot listen" in result.stderr
+    assert "gateway listening" not in result.stderr
