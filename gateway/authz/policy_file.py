@@ -215,7 +215,7 @@ def _check_inheritance(file: Path, inheritance: list[InheritanceRule]) -> None:
         parents.setdefault(rule.role, []).append(rule)
 
     for role in parents:
-        _walk_inheritance(file, parents, role, (role,), None)
+        _walk_inheritance(file, parents, role, (role,), ())
 
 
 # Not a nested function: a nested function that calls itself is a reference
@@ -225,20 +225,25 @@ def _walk_inheritance(
     parents: dict[str, list[InheritanceRule]],
     role: str,
     trail: tuple[str, ...],
-    line: int | None,
+    lines: tuple[int, ...],
 ) -> None:
+    """Follow `role`'s parents; `lines[i]` is the row from trail[i] to trail[i + 1]."""
     # Casbin's role manager resolves at most ten levels; deeper chains
     # would silently lose permissions.
     if len(trail) > 9:
         raise ConfigError(file, f"inheritance deeper than 9 levels: "
-                          f"{' -> '.join(trail)}", line=line)
+                          f"{' -> '.join(trail)}", line=lines[-1])
     for rule in parents.get(role, []):
         if rule.parent in trail:
+            # Name the cycle's last row in the file: the one most likely new.
+            start = trail.index(rule.parent)
+            rows = sorted(lines[start:] + (rule.line,))
             raise ConfigError(file, f"inheritance cycle: "
-                              f"{' -> '.join(trail + (rule.parent,))}",
-                              line=rule.line)
+                              f"{' -> '.join(trail[start:] + (rule.parent,))} "
+                              f"(rows on lines {', '.join(map(str, rows))})",
+                              line=rows[-1])
         _walk_inheritance(file, parents, rule.parent, trail + (rule.parent,),
-                          rule.line)
+                          lines + (rule.line,))
 
 
 def _read_text(file: Path) -> str:

@@ -220,9 +220,11 @@ def test_inheritance_cycle_rejected_on_cycle_row(policy_dir, shipped_config):
     with pytest.raises(ConfigError) as caught:
         load(policy_dir, shipped_config)
 
-    assert caught.value.line in cycle_rows
+    assert caught.value.line == line_of(written, closing_row)
     assert "inheritance cycle" in caught.value.message
     assert "chat_operator -> owner" in caught.value.message
+    listed = ", ".join(str(line) for line in sorted(cycle_rows))
+    assert f"(rows on lines {listed})" in caught.value.message
 
 
 def test_two_role_cycle_rejected_on_second_row(policy_dir, shipped_config):
