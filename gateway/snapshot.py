@@ -31,8 +31,13 @@ class Snapshot:
     roles: frozenset[str]
 
 
-def load_snapshot(config_file: str | os.PathLike) -> Snapshot:
-    """Load config and policy files, or raise ConfigError naming file and line."""
+def load_snapshot(config_file: str | os.PathLike, *,
+                  create_secret: bool = True) -> Snapshot:
+    """Load config and policy files, or raise ConfigError naming file and line.
+
+    Without `create_secret`, as for checking files, a missing JWT secret file
+    is not created, and the snapshot's JWT authenticator rejects every token.
+    """
     config = load_config(config_file)
     policy = load_policy(
         config.model_path,
@@ -51,6 +56,6 @@ def load_snapshot(config_file: str | os.PathLike) -> Snapshot:
         policy=policy,
         routes=routes,
         headers=HeaderPolicy(config.forwarding, config.api_key_header),
-        jwt=JWTAuthenticator(config.jwt),
+        jwt=JWTAuthenticator(config.jwt, create_secret=create_secret),
         roles=frozenset(config.roles),
     )

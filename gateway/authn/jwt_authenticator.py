@@ -21,14 +21,17 @@ _DATE_CLAIMS = ("exp", "nbf", "iat")
 
 
 class JWTAuthenticator:
-    def __init__(self, config: JWTConfig) -> None:
+    def __init__(self, config: JWTConfig, *, create_secret: bool = True) -> None:
+        """Load the verification key; without `create_secret`, a missing secret
+        file stays missing and every token is rejected."""
         self._config = config
         self._static_key = None
         self._jwks = None
         # token -> (time the entry expires, its claims); oldest entries go first
         self._verified: OrderedDict[str, tuple[float, dict]] = OrderedDict()
         if config.uses_hmac:
-            self._static_key = read_hmac_secret(config, create=True)
+            if create_secret or config.secret_env or config.secret_file.exists():
+                self._static_key = read_hmac_secret(config, create=create_secret)
         elif config.public_key_file:
             self._static_key = read_pem(config.public_key_file, "JWT public key")
         else:
@@ -71,9 +74,9 @@ class JWTAuthenticator:
         key = self._static_key
         if self._jwks is not None:
             key = await self._jwks.key_for(header.get("kid"), session)
-            if key is None:
-                raise Unauthenticated("The token's key id is unknown.",
-                                      reason="token_unknown_key")
+        if key is None:
+            raise Unauthenticated("The token's key id is unknown.",
+                                  reason="token_unknown_key")
 
         try:
             claims = jwt.decode(

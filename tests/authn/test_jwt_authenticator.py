@@ -250,3 +250,12 @@ async def test_other_rsa_key_rejected(rsa_gateway, other_rsa_keys, session):
     token = sign_rsa(valid_claims(), other_rsa_keys[0])
 
     assert await rejection_reason(rsa_gateway, token, session) == "token_invalid"
+
+
+async def test_missing_secret_left_alone_without_create(hmac_config, session):
+    verifier = JWTAuthenticator(hmac_config, create_secret=False)
+    token = sign_hmac(valid_claims(), b"k" * 32)
+
+    with pytest.raises(Unauthenticated):
+        await verifier.verify(token, session)
+    assert not hmac_config.secret_file.exists(), "checking files must not write one"
