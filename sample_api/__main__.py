@@ -2,6 +2,9 @@
 
 import argparse
 import logging
+import os
+import socket
+import sys
 
 from aiohttp import web
 
@@ -24,8 +27,35 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     app = create_app(ignore_filters=options.ignore_filters)
-    print(f"sample chat API on http://{options.host}:{options.port}", flush=True)
-    web.run_app(app, host=options.host, port=options.port, print=None, access_log=None)
+    address = f"{options.host}:{options.port}"
+
+    def print_banner(_aiohttp_banner: str) -> None:
+        # aiohttp 3.14's run_app calls this once the socket is bound, so a failed
+        # bind prints no banner.
+        print(f"sample chat API on http://{address}", flush=True)
+
+    try:
+        web.run_app(
+            app,
+            host=options.host,
+            port=options.port,
+            print=print_banner,
+            access_log=None,
+        )
+    except OSError as error:
+        sys.exit(f"Error: cannot listen on {address}: {_bind_error_reason(error)}")
+
+
+def _bind_error_reason(error: OSError) -> str:
+    """Return the reason a bind failed, such as 'address already in use'.
+
+    asyncio prefixes the reason with the address tuple, so the text is looked
+    up again from the errno, except for host names that do not resolve.
+    """
+    if isinstance(error, socket.gaierror) or not error.errno:
+        return error.strerror or str(error)
+
+    return os.strerror(error.errno).lower()
 
 
 if __name__ == "__main__":
