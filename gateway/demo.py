@@ -2,8 +2,10 @@
 
 The demo works in `.gateway/demo/` next to the config file, with a fresh
 store, so it never touches the users of a real deployment.  It creates one
-user per role and a service user, sends the same requests as each of them,
-prints the status codes, and prints curl lines to repeat the requests.
+user per role and a service user, sends the same requests as each of them and
+prints the status codes.  Unless it stops at once (`--once`), it then prints
+the addresses of the gateway, the sample API and the admin listener, and curl
+lines to repeat the requests.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def run_demo(
 
     upstream_port = _choose_port(upstream_port, None, "sample API")
     port = _choose_port(port, source.listen_port, "gateway")
+    admin_port = _choose_port(None, None, "admin listener")
     upstream = f"http://127.0.0.1:{upstream_port}"
     demo_config = derive_config(
         source.file,
@@ -86,7 +89,8 @@ def run_demo(
             ("listen", "port"): port,
             ("upstream", "url"): upstream,
             ("store", "sqlite"): folder / "gateway.db",
-            ("admin", "port"): _choose_port(None, None, "health checks"),
+            ("admin", "host"): "127.0.0.1",
+            ("admin", "port"): admin_port,
             **_demo_key_change(source, folder),
         },
     )
@@ -104,10 +108,15 @@ def run_demo(
         _check_running(processes, folder)
 
         _print_answers(gateway, credentials, config.api_key_header)
+        if once:
+            click.echo(f"\nDecision log: {folder / 'gateway.log'}")
+            click.echo("Run the demo without --once to send requests by hand.")
+            return
+
+        _print_addresses(gateway, upstream, f"http://127.0.0.1:{admin_port}")
         _print_curl_lines(gateway, credentials, config.api_key_header, folder)
-        if not once:
-            click.echo("\nPress Ctrl-C to stop both processes.")
-            _wait_for_interrupt(processes, folder)
+        click.echo("\nPress Ctrl-C to stop both processes.")
+        _wait_for_interrupt(processes, folder)
     finally:
         for process in processes:
             process.terminate()
@@ -221,6 +230,13 @@ def _print_answers(gateway: str, credentials: dict, api_key_header: str) -> None
             for label in labels
         ]
         click.echo(question.ljust(width) + "".join(cell.ljust(16) for cell in cells))
+
+
+def _print_addresses(gateway: str, upstream: str, admin: str) -> None:
+    click.echo("\nWhile the demo runs:")
+    click.echo(f"  gateway     {gateway}")
+    click.echo(f"  sample API  {upstream}  (GET /_sample/requests: what it received)")
+    click.echo(f"  admin       {admin}  (/healthz, /readyz, /metrics)")
 
 
 def _print_curl_lines(gateway, credentials, api_key_header, folder: Path) -> None:
