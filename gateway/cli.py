@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from gettext import ngettext
 from pathlib import Path
 
 import click
@@ -113,14 +114,25 @@ def check(config_file: Path, strict: bool) -> None:
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     if strict and warnings:
-        raise click.ClickException(f"{len(warnings)} warnings, and --strict is set")
+        message = ngettext(
+            "{count} warning, and --strict is set",
+            "{count} warnings, and --strict is set",
+            len(warnings),
+        )
+        raise click.ClickException(message.format(count=len(warnings)))
 
     policy = snapshot.policy
-    click.echo(
-        f"OK: {config_file}: {len(snapshot.config.routes)} routes, "
-        f"{len(policy.roles)} roles, {len(policy.rules)} permissions, "
-        f"{len(policy.inheritance)} inheritance rows, policy revision {policy.revision}"
+    counts = (
+        (len(snapshot.config.routes), "route", "routes"),
+        (len(policy.roles), "role", "roles"),
+        (len(policy.rules), "permission", "permissions"),
+        (len(policy.inheritance), "inheritance row", "inheritance rows"),
     )
+    summary = ", ".join(
+        f"{count} {singular if count == 1 else plural}"
+        for count, singular, plural in counts
+    )
+    click.echo(f"OK: {config_file}: {summary}, policy revision {policy.revision}")
 
 
 @main.command()
@@ -358,10 +370,14 @@ def service_users_origins(config_file: Path, user_id: str, origins: tuple[str, .
             except UnprocessableContent as error:
                 raise click.BadParameter(error.detail, param_hint="ORIGINS") from None
             embeds.set_origins(user_id, checked)
-        for origin in embeds.allowed_origins(user_id):
-            click.echo(origin)
+        allowed = embeds.allowed_origins(user_id)
     finally:
         embeds.close()
+
+    for origin in allowed:
+        click.echo(origin)
+    if not allowed:
+        click.echo("(none)")
 
 
 @service_users.command("sessions")
@@ -406,7 +422,12 @@ def service_users_end_sessions(config_file: Path, user_id: str,
         embeds.close()
     if session_id is not None and ended == 0:
         raise click.ClickException(f"no open embed session {session_id!r} of {user_id!r}")
-    click.echo(f"ended {ended} embed sessions of {user_id}")
+    message = ngettext(
+        "ended {count} embed session of {user_id}",
+        "ended {count} embed sessions of {user_id}",
+        ended,
+    )
+    click.echo(message.format(count=ended, user_id=user_id))
 
 
 def _service_user(config_file: Path, user_id: str):

@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from gettext import ngettext
 from pathlib import Path
 
 from gateway.errors import ConfigError
@@ -164,5 +165,9 @@ def format_summary(report: DiffReport) -> str:
     flipped = sum(directions.values())
     parts = [f"{count} {direction}" for direction, count in sorted(directions.items())]
     detail = f" ({', '.join(parts)})" if parts else ""
-    return (f"{report.replayed} requests replayed, {flipped} flipped{detail}, "
-            f"{len(report.flips)} distinct; {report.skipped} lines skipped")
+    replayed = ngettext("{count} request replayed", "{count} requests replayed",
+                        report.replayed).format(count=report.replayed)
+    skipped = ngettext("{count} line skipped", "{count} lines skipped",
+                       report.skipped).format(count=report.skipped)
+    distinct = len(report.flips)
+    return f"{replayed}, {flipped} flipped{detail}, {distinct} distinct; {skipped}"

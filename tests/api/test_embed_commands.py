@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config import load_config
 from gateway.config.derive import derive_config
+from gateway.store import SQLiteEmbedStore
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -41,6 +43,22 @@ def test_origins_are_replaced_and_listed(config):
     assert listed.stdout.split() == ["http://127.0.0.1:9000", "https://crm.example.com"]
 
 
+def test_no_origins_listed_as_none(config):
+    listed = gateway(config, "service-users", "origins", "svc-desk")
+
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == "(none)\n"
+
+
+def test_cleared_origins_listed_as_none(config):
+    gateway(config, "service-users", "origins", "svc-desk", "https://crm.example.com")
+
+    cleared = gateway(config, "service-users", "origins", "svc-desk", "--clear")
+
+    assert cleared.returncode == 0, cleared.stderr
+    assert cleared.stdout == "(none)\n"
+
+
 def test_origin_with_a_path_is_refused(config):
     result = gateway(config, "service-users", "origins", "svc-desk",
                      "https://crm.example.com/app")
@@ -64,3 +82,26 @@ def test_unknown_session_cannot_be_ended(config):
                      "--session", "es-0000")
 
     assert result.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("sessions", "expected"),
+    [
+        (0, "ended 0 embed sessions of svc-desk\n"),
+        (1, "ended 1 embed session of svc-desk\n"),
+        (2, "ended 2 embed sessions of svc-desk\n"),
+    ],
+)
+def test_ended_sessions_counted(config, sessions, expected):
+    embeds = SQLiteEmbedStore(load_config(config).store_path)
+    try:
+        for _ in range(sessions):
+            embeds.create("svc-desk", key_prefix=None, origin="https://crm.example.com",
+                          scope=None, lifetime=600, code_lifetime=60)
+    finally:
+        embeds.close()
+
+    result = gateway(config, "service-users", "end-sessions", "svc-desk")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == expected

@@ -19,6 +19,19 @@ def test_check_accepts_shipped_config(write_config, shipped_text):
     assert result.output.startswith(f"OK: {config_file}: {routes} routes, 4 roles, ")
 
 
+def test_check_summary_singular_count(write_config, shipped_text, tmp_path):
+    config_file = write_config(shipped_text)
+    roles_file = tmp_path / "policies" / "roles.csv"
+    removed = ("g, administrator, chat_manager", "g, owner, administrator")
+    rows = roles_file.read_text().splitlines(keepends=True)
+    roles_file.write_text("".join(row for row in rows if row.strip() not in removed))
+
+    result = run_check(config_file)
+
+    assert result.exit_code == 0, result.output
+    assert " permissions, 1 inheritance row, policy revision " in result.output
+
+
 def test_check_rejects_bad_config_with_line(write_config, shipped_text):
     config_file = write_config(shipped_text.replace("  port: 8080\n", "  port: x\n"))
 

@@ -216,6 +216,16 @@ def test_diff_without_changes(tmp_path, policy_copy):
     assert "2 lines skipped" in result.output
 
 
+def test_diff_summary_singular_counts(tmp_path, policy_copy):
+    requests = tmp_path / "requests.jsonl"
+    _write_requests(requests, [REQUESTS[1], REQUESTS[3]])
+    result = run("diff", "-c", str(SHIPPED_CONFIG), str(PROJECT_ROOT / "policies"),
+                 str(policy_copy), "--requests", str(requests))
+    assert result.exit_code == 0, result.output
+    assert "1 request replayed, 0 flipped" in result.output
+    assert "; 1 line skipped" in result.output
+
+
 def test_diff_lists_flips_both_ways(tmp_path, policy_copy):
     _edit_roles(policy_copy, remove="p, chat_operator, chats, read, own",
                 add="p, chat_manager, templates, list, all\n")

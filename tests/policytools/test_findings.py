@@ -74,11 +74,20 @@ def test_check_warning_names_file_and_line(tmp_path):
     assert f"{roles}:{line}: " in result.stderr
 
 
-def test_strict_check_fails_on_warnings(tmp_path):
+def test_strict_check_fails_on_warning(tmp_path):
+    result = check(write_files(tmp_path, roles=OWN_SEND_BY_PHONE), "--strict")
+
+    assert result.exit_code == 1
+    assert result.stderr.count("warning: ") == 1
+    assert "Error: 1 warning, and --strict is set" in result.stderr
+
+
+def test_strict_check_counts_warnings(tmp_path):
     result = check(write_files(tmp_path, routes=EXPORT_ROUTE), "--strict")
 
     assert result.exit_code == 1
-    assert "warnings, and --strict is set" in result.stderr
+    assert result.stderr.count("warning: ") == 2
+    assert "Error: 2 warnings, and --strict is set" in result.stderr
 
 
 def test_shipped_files_have_no_warnings():
