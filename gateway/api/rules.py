@@ -42,10 +42,9 @@ class UserAdminRules:
         """Return the row allowing `action` on a user with `target_role`, or raise."""
         rule = self._policy.targets(principal.role, resource, action).get(target_role)
         if rule is None:
+            verb = _VERBS.get((resource, action), f"do {action} on {resource} of users")
             raise Forbidden(
-                f"Role {principal.role!r} may not "
-                f"{_VERBS.get((resource, action), f'{action} {resource} of users')} "
-                f"with role {target_role!r}.",
+                f"Role {principal.role!r} may not {verb} with role {target_role!r}.",
                 reason="policy_denied",
             )
         return rule
@@ -68,14 +67,18 @@ class UserAdminRules:
         if resource not in USER_RESOURCES:
             grant = self._policy.authorize(principal.role, resource, action)
             if grant is None:
-                raise Forbidden(f"Role {principal.role!r} may not {action} {resource}.",
-                                reason="policy_denied")
+                raise Forbidden(
+                    f"Role {principal.role!r} may not do {action} on {resource}.",
+                    reason="policy_denied",
+                )
             return {role: grant.rule for role in self._roles}
 
         targets = self._policy.targets(principal.role, resource, action)
         if not targets:
-            raise Forbidden(f"Role {principal.role!r} may not {action} {resource}.",
-                            reason="policy_denied")
+            raise Forbidden(
+                f"Role {principal.role!r} may not do {action} on {resource}.",
+                reason="policy_denied",
+            )
         return targets
 
     def may_give(self, principal: Principal, role: str) -> bool:

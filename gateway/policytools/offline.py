@@ -157,7 +157,7 @@ class OfflineDecider:
         if grant is None:
             decision.role_chain = (subject.role,)
             raise Forbidden(
-                f"Role {subject.role!r} may not {route.action} {route.resource}.",
+                f"Role {subject.role!r} may not do {route.action} on {route.resource}.",
                 reason="policy_denied",
             )
         decision.policy_line = grant.rule.location()

@@ -63,3 +63,26 @@ def test_operator_permissions_are_empty(tmp_path):
     # An operator service user may open embed sessions for itself, nothing more.
     assert permissions.pop("embed_sessions.create") == ["chat_operator"]
     assert not any(permissions.values())
+
+
+def test_denial_names_action_and_resource(tmp_path):
+    rules = rules_with(tmp_path, "")
+    operator = Principal("u-op-1", "chat_operator", "standard", "jwt")
+
+    with pytest.raises(Forbidden) as refused:
+        rules.require_any(operator, "audit", "list")
+
+    assert refused.value.detail == "Role 'chat_operator' may not do list on audit."
+
+
+def test_denial_for_action_without_verb(tmp_path):
+    rules = rules_with(tmp_path, "")
+    operator = Principal("u-op-1", "chat_operator", "standard", "jwt")
+
+    with pytest.raises(Forbidden) as refused:
+        rules.require(operator, "embed_sessions", "create", "chat_manager")
+
+    assert refused.value.detail == (
+        "Role 'chat_operator' may not do create on embed_sessions of users "
+        "with role 'chat_manager'."
+    )

@@ -44,6 +44,13 @@ def test_decision_table(decider, subject, request_line, obj, decision, reason):
     assert result.reason == reason
 
 
+def test_policy_denial_names_action_and_resource(decider):
+    result = decider.decide(OPERATOR, "POST", "/api/1/lists/1/contacts/")
+
+    assert result.reason == "policy_denied"
+    assert result.detail == "Role 'chat_operator' may not do add_member on lists."
+
+
 def test_own_grant_reports_line_and_scope(decider):
     result = decider.decide(OPERATOR, "GET", "/api/1/chats/1/",
                             obj={"assignee": "u-op-1"})
