@@ -65,12 +65,7 @@ class CallerAuthenticator:
 
         token = _session_cookie(request)
         if token is None:
-            principal = await self._authenticator.authenticate(
-                request.headers,
-                snapshot.jwt,
-                api_key_header=snapshot.config.api_key_header,
-                roles=snapshot.roles,
-            )
+            principal = await self._authenticate_without_session(request, snapshot)
             return Caller(principal)
 
         if "Authorization" in request.headers or (
@@ -90,6 +85,28 @@ class CallerAuthenticator:
         principal = self._authenticator.principal(user, "session", snapshot.roles,
                                                   expires_at=session.expires_at)
         return Caller(principal, session, token)
+
+    async def _authenticate_without_session(
+        self, request: web.BaseRequest, snapshot: Snapshot
+    ) -> Principal:
+        try:
+            return await self._authenticator.authenticate(
+                request.headers,
+                snapshot.jwt,
+                api_key_header=snapshot.config.api_key_header,
+                roles=snapshot.roles,
+            )
+        except Unauthenticated as error:
+            if error.reason != "credentials_missing":
+                raise
+
+            # The authenticator's message serves the proxied routes too, where
+            # the page session cookie is not a credential, so it cannot name it.
+            raise Unauthenticated(
+                "Credentials are missing: send a bearer token, an API key or "
+                "the users page's session cookie.",
+                reason="credentials_missing",
+            ) from None
 
     def check_same_origin(self, request: web.BaseRequest, snapshot: Snapshot,
                           caller: Caller) -> None:

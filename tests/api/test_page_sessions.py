@@ -286,6 +286,23 @@ async def test_session_cookie_is_no_credential_for_proxied_routes(http, gateway,
     assert await sample_api.recorded() == []
 
 
+@pytest.mark.parametrize(
+    ("path", "names_cookie"),
+    [
+        pytest.param("/gateway/v1/users", True, id="gateway-api"),
+        pytest.param("/api/1/chats/", False, id="proxied-route"),
+    ],
+)
+async def test_missing_credentials_name_cookie_where_accepted(http, gateway, path,
+                                                             names_cookie):
+    async with http.get(gateway.url + path) as response:
+        problem = await response.json(content_type=None)
+
+    assert response.status == 401
+    assert problem["detail"].startswith("Credentials are missing: send a bearer token")
+    assert ("session cookie" in problem["detail"]) == names_cookie
+
+
 async def test_cookie_and_bearer_together_are_refused(http, gateway):
     headers = await sign_in(http, gateway, "u-manager")
 
