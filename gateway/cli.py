@@ -103,7 +103,7 @@ def check(config_file: Path, strict: bool) -> None:
     from gateway.policytools.findings import find_problems
     from gateway.snapshot import load_snapshot
 
-    snapshot = load_snapshot(config_file)
+    snapshot = load_snapshot(config_file, create_secret=False)
     mismatches = compare_with_casbin(snapshot.policy, snapshot.config.actions)
     if mismatches:
         raise click.ClickException(

@@ -277,7 +277,7 @@ class Gateway:
         grant = snapshot.policy.authorize(principal.role, route.resource, route.action)
         if grant is None:
             raise Forbidden(
-                f"Role {principal.role!r} may not {route.action} {route.resource}.",
+                f"Role {principal.role!r} may not do {route.action} on {route.resource}.",
                 reason="policy_denied",
             )
         record.policy_line = grant.rule.location()

@@ -300,6 +300,19 @@ def test_check_accepts_repository_policy(stack):
     assert result.stdout.startswith("OK: ")
 
 
+def test_check_writes_no_secret(tmp_path):
+    secret = tmp_path / "jwt-secret"
+    config = derive_config(SOURCE_CONFIG, tmp_path / "config.yaml", {
+        ("store", "sqlite"): tmp_path / "gateway.db",
+        ("authentication", "jwt", "secret_file"): secret,
+    })
+
+    result = run_cli("check", "-c", str(config))
+
+    assert result.returncode == 0, result.stderr
+    assert not secret.exists(), "gateway check created the JWT secret"
+
+
 BROKEN_LINE = 21  # line number of the broken row in the copy of roles.csv
 BROKEN_ROWS = [
     pytest.param("p, chat_operator, chats, destroy, all", "unknown action",
