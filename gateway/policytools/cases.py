@@ -125,6 +125,10 @@ def _build_case(file: Path, line: int, index: int, entry) -> Case:
         raise fail(".request", "must be 'METHOD TARGET', such as "
                    "'GET /api/1/chats/1/'")
 
+    if not parts[0].isupper():
+        raise fail(".request", f"method {parts[0]!r} must be upper case, as the "
+                   "gateway reads methods case-sensitively")
+
     for key in ("object", "body"):
         if entry.get(key) is not None and not isinstance(entry[key], dict):
             raise fail(f".{key}", "must be a mapping")
@@ -134,7 +138,7 @@ def _build_case(file: Path, line: int, index: int, entry) -> Case:
         line=line,
         name=name,
         subject=Subject(role=subject["role"], user_id=_text(subject.get("user"))),
-        method=parts[0].upper(),
+        method=parts[0],
         target=parts[1],
         obj=entry.get("object"),
         fields=frozenset(entry.get("body") or ()),

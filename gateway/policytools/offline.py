@@ -24,7 +24,13 @@ from gateway.authz.policy import Policy, load_policy
 from gateway.authz.scope import force_filter
 from gateway.config import load_config
 from gateway.config.model import Config
-from gateway.errors import ConfigError, Forbidden, GatewayError, NotFound
+from gateway.errors import (
+    BadRequest,
+    ConfigError,
+    Forbidden,
+    GatewayError,
+    NotFound,
+)
 from gateway.routing.guards import reject_overrides_and_url_credentials
 from gateway.routing.table import RouteConflict, RouteTable
 from gateway.routing.target import parse_target
@@ -123,7 +129,7 @@ class OfflineDecider:
         field (`{"assignee": null}` for an unassigned chat); None means unknown.
         Raises ObjectError when `obj` lacks the resolver's owner field.
         """
-        decision = Decision(DENY, "", None, method.upper(), target, subject.role,
+        decision = Decision(DENY, "", None, method, target, subject.role,
                             subject.user_id)
         try:
             self._decide(decision, subject, obj, fields)
@@ -137,6 +143,11 @@ class OfflineDecider:
 
     def _decide(self, decision: Decision, subject: Subject, obj,
                 fields: frozenset[str]) -> None:
+        if not decision.method.isupper():
+            # llhttp, aiohttp's C parser, rejects the request line of "get".
+            raise BadRequest(f"Methods are case-sensitive: the gateway rejects "
+                             f"{decision.method!r}; use {decision.method.upper()!r}.",
+                             reason="method_invalid")
         parsed = parse_target(decision.target, self.config.forwarding.max_path_bytes)
         reject_overrides_and_url_credentials({}, parsed.query_string)
 

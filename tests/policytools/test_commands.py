@@ -162,6 +162,8 @@ def test_test_command_shipped_cases_pass():
     [
         ("- name: x\n  as: {role: owner}\n  request: GET\n  expect: allow\n",
          "[0].request: must be 'METHOD TARGET'"),
+        ("- name: x\n  as: {role: owner}\n  request: get /\n  expect: allow\n",
+         "[0].request: method 'get' must be upper case"),
         ("- name: x\n  as: {role: owner}\n  request: GET /\n  expect: maybe\n",
          "[0].expect.decision: must be one of"),
         ("- name: x\n  as: owner\n  request: GET /\n  expect: allow\n", "[0].as:"),

@@ -19,6 +19,7 @@ OWNER = Subject(role="owner", user_id="u-owner")
         (MANAGER, "GET /api/1/account/", None, "deny", "policy_denied"),
         (OWNER, "GET /api/1/unknown/", None, "deny", "no_route"),
         (OWNER, "POST /api/1/account/", None, "deny", "method_not_allowed"),
+        (OWNER, "get /api/1/account/", None, "deny", "method_invalid"),
         (OWNER, "GET /api/1/chats/%2e%2e/account/", None, "deny", "path_ambiguous"),
         (OWNER, "GET /api/1/chats/?access_token=x", None, "deny", "token_in_url"),
         (OPERATOR, "GET /api/1/chats/1/", {"assignee": "u-op-1"}, "allow", "allowed"),
