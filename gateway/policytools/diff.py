@@ -5,7 +5,9 @@ A requests file contains one JSON object a line, either a decision line of
 `{"role": ..., "method": ..., "path": ..., "object": {...}}`, where `user`
 and `object` are optional.  A flip is any change of the decision between the
 trees: allow, deny, or needs_object (an "own" grant on an object route whose
-owners the line does not carry, as in every decision line).
+owners the line does not carry, as in every decision line).  A request allowed
+by both trees flips too when its scope changes ("all" to "own" or back),
+since that changes which objects and list items it reaches.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from gettext import ngettext
 from pathlib import Path
 
 from gateway.errors import ConfigError
-from gateway.policytools.offline import Decision, ObjectError, OfflineDecider, Subject
+from gateway.policytools.offline import (
+    DENY,
+    Decision,
+    ObjectError,
+    OfflineDecider,
+    Subject,
+)
 
 PROGRESS_EVERY = 10_000
 
@@ -44,6 +52,9 @@ class Flip:
 
     @property
     def direction(self) -> str:
+        if self.old.decision == self.new.decision:
+            return (f"{self.old.decision} scope {self.old.scope} -> "
+                    f"{self.new.scope}")
         return f"{self.old.decision} -> {self.new.decision}"
 
 
@@ -122,7 +133,7 @@ def diff_policies(
         report.replayed += 1
         if progress is not None and report.replayed % PROGRESS_EVERY == 0:
             progress(report.replayed)
-        if old_decision.decision == new_decision.decision:
+        if not _flipped(old_decision, new_decision):
             continue
 
         key = (request.subject, request.method, request.path,
@@ -133,6 +144,12 @@ def diff_policies(
             report.flips[key] = Flip(request.line, request, old_decision, new_decision)
 
     return report
+
+
+def _flipped(old: Decision, new: Decision) -> bool:
+    if old.decision != new.decision:
+        return True
+    return old.decision != DENY and old.scope != new.scope
 
 
 def _decide(decider: OfflineDecider, request: Replayed) -> Decision:

@@ -247,6 +247,19 @@ def test_diff_lists_flips_both_ways(tmp_path, policy_copy):
         in result.output
 
 
+def test_diff_lists_scope_change_of_allowed_request(tmp_path, policy_copy):
+    _edit_roles(policy_copy, remove="p, chat_manager, dashboards, read, all")
+    requests = tmp_path / "requests.jsonl"
+    _write_requests(requests, [{"role": "chat_manager", "user": "u-manager",
+                                "method": "GET", "path": "/api/1/dashboards/summary/"}])
+    result = run("diff", "-c", str(SHIPPED_CONFIG), str(PROJECT_ROOT / "policies"),
+                 str(policy_copy), "--requests", str(requests))
+    assert result.exit_code == 1, result.output
+    assert "allow scope all -> own: GET /api/1/dashboards/summary/ as chat_manager" \
+        in result.output
+    assert "1 request replayed, 1 flipped (1 allow scope all -> own)" in result.output
+
+
 def test_diff_progress_on_stderr(tmp_path, policy_copy):
     requests = tmp_path / "requests.jsonl"
     _write_requests(requests, [REQUESTS[1]] * 10_000)
