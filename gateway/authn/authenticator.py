@@ -33,8 +33,11 @@ def cookie_value(headers: CIMultiDictProxy[str], name: str) -> str | None:
             continue  # most requests: no need to split the header
         for pair in header.split(";"):
             key, separator, value = pair.partition("=")
-            if separator and key.strip() == name and value.strip():
-                return value.strip()
+            # Only SP and HTAB: "\xa0__Host-..." is another name to a browser,
+            # one that any subdomain may set.
+            value = value.strip(" \t")
+            if separator and key.strip(" \t") == name and value:
+                return value
 
     return None
 

@@ -46,7 +46,7 @@ def check_body_headers(
                                    reason="body_encoded")
 
     media_type, _, parameters = headers.get("Content-Type", "").partition(";")
-    media_type = media_type.strip().lower()
+    media_type = media_type.strip(" \t").lower()
     if media_type not in allowed_media_types:
         raise UnsupportedMediaType(
             f"Request bodies on this route must be "
@@ -68,8 +68,12 @@ def check_body_headers(
 # one of them, but a name ending in "*" is an RFC 2231 extended parameter
 # (charset*=utf-8''utf-7), which parsers such as aiohttp's read as "charset".
 _NAME = r"[A-Za-z0-9!#$%&'+.^_`|~-]+"
+# A quoted value without "?": aiohttp 3.14 decodes RFC 2047 encoded words
+# ("=?utf-8?q?=3Bcharset=3Dutf-7?=") inside quoted values, and the decoded
+# text can add a parameter.  No quote, backslash or ";" either.
+_QUOTED = r'"[A-Za-z0-9!#$%&\'*+.^_`|~()/:,= -]*"'
 _PARAMETER = re.compile(
-    rf'\s*({_NAME})\s*=\s*({_NAME}|"[^"\\;]*")\s*\Z'
+    rf"[ \t]*({_NAME})[ \t]*=[ \t]*({_NAME}|{_QUOTED})[ \t]*\Z", re.ASCII
 )
 
 
@@ -82,7 +86,7 @@ def _media_type_parameters(parameters: str) -> dict[str, str]:
     """
     found: dict[str, str] = {}
     for parameter in parameters.split(";"):
-        if not parameter.strip():
+        if not parameter.strip(" \t"):
             continue
         match = _PARAMETER.match(parameter)
         if match is None:

@@ -51,8 +51,8 @@ def check_host(headers: CIMultiDictProxy[str], allowed_hosts: frozenset[str]) ->
         raise BadRequest("The request needs exactly one Host header.",
                          reason="host_invalid")
 
-    match = _HOST.fullmatch(hosts[0].strip().lower())
-    if match is None:
+    match = _HOST.fullmatch(hosts[0].strip(" \t").lower())
+    if match is None or int(match["port"] or 0) > 65535:
         raise BadRequest(f"Host {hosts[0]!r} is not a host name with an optional "
                          f"port.", reason="host_invalid")
     if "*" in allowed_hosts:
@@ -67,7 +67,8 @@ def check_host(headers: CIMultiDictProxy[str], allowed_hosts: frozenset[str]) ->
 # limited to the letters, digits, dots and hyphens of DNS names.
 _HOST = re.compile(
     r"(?:\[(?P<literal>[0-9a-f:.]+)\]|(?P<name>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?))"
-    r"(?::[0-9]{1,5})?"
+    r"(?::(?P<port>[0-9]{1,5}))?",
+    re.ASCII,
 )
 
 

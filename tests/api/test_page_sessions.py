@@ -339,3 +339,12 @@ async def test_login_link_command_refuses_unknown_and_service_users(gateway, use
 
     assert status == 1
     assert stderr.startswith("Error: ")
+
+
+@pytest.mark.parametrize("prefix", ["\u00a0", "\u3000", "\u0085"])
+async def test_look_alike_session_cookie_is_no_credential(http, gateway, prefix):
+    headers = await sign_in(http, gateway)
+    token = headers["Cookie"].partition("=")[2]
+    async with http.get(gateway.url + "/gateway/v1/session",
+                        headers={"Cookie": f"{prefix}{COOKIE}={token}"}) as response:
+        assert response.status == 401

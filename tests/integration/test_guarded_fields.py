@@ -74,6 +74,9 @@ CHARSET_SPELLINGS = [
     pytest.param("application/json;(c)charset=utf-7", id="comment"),
     pytest.param("application/json; charset=utf-8; charset=utf-7", id="repeated"),
     pytest.param('application/json; x="a;charset=utf-7"', id="quoted-semicolon"),
+    pytest.param('application/json; a="=?utf-8?q?=5C?="; '
+                 'b="=?utf-8?q?=3Bcharset=3Dutf-7=3B?="', id="encoded-words"),
+    pytest.param("application/json; charset=utf-7\u00a0", id="non-ascii-space"),
 ]
 
 

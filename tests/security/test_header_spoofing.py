@@ -261,6 +261,11 @@ async def test_spoofed_address_scoped_lookup_only(gateway, sample_api):
     assert await sample_api.forwarded() == []
 
 
+def as_wire_text(text: str) -> str:
+    """Return `text` as its UTF-8 bytes, each as one character of a header value."""
+    return text.encode("utf-8").decode("latin-1")
+
+
 # The upstream builds absolute links from the forwarded host, so a Host the
 # gateway does not serve would point them at another site.
 REJECTED_HOSTS = [
@@ -275,6 +280,10 @@ REJECTED_HOSTS = [
     pytest.param([("Host", "[::1]evil.test")], id="name-after-literal"),
     pytest.param([("Host", f"{HOST}:")], id="empty-port"),
     pytest.param([("Host", f"{HOST} evil.test")], id="space"),
+    pytest.param([("Host", as_wire_text("localhost\u00a0"))],
+                 id="non-breaking-space"),
+    pytest.param([("Host", as_wire_text("\u2028localhost"))], id="line-separator"),
+    pytest.param([("Host", f"{HOST}:99999")], id="port-out-of-range"),
 ]
 
 
