@@ -156,6 +156,9 @@ class Gateway:
 
     async def _process(self, request, snapshot: Snapshot, record: DecisionRecord):
         config = snapshot.config
+        # A body still arriving when the decision begins is decided again once
+        # it is whole: whatever changed meanwhile applies to it.
+        late_body = request.body_exists and not request.content.is_eof()
         check_framing(request.version, request.headers)
         target = self._screen(snapshot, request.raw_path, request.headers, record)
         if self._own_api is not None and self._own_api.serves(target, snapshot):
@@ -177,11 +180,9 @@ class Gateway:
 
         body = None
         if route.guarded_fields and request.body_exists:
-            late = not request.content.is_eof()
             body = await read_body(request, config.limits,
                                    config.forwarding.max_body_bytes)
-            if late:
-                # Whatever changed while the body arrived applies to it.
+            if late_body:
                 decided = await self._authorize(self.snapshot, request.method,
                                                 request.raw_path, request.headers,
                                                 record)
@@ -215,7 +216,8 @@ class Gateway:
 
         return await self._forward(request, snapshot, record, target.path, match,
                                    principal, scoped, body,
-                                   on_late_body=authorize_late_body)
+                                   on_late_body=authorize_late_body if late_body
+                                   else None)
 
     async def _authorize_again(self, method: str, raw_path: str, headers,
                                request_id: str) -> None:

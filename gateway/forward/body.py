@@ -109,11 +109,12 @@ def _media_type_parameters(parameters: str) -> dict[str, str]:
 class RequestBody:
     """A request body to forward, read as it arrives.
 
-    `on_late_end` runs when the body had not arrived whole by the time reading
-    began: once it has, and before its last bytes are handed on.  It decides
-    the request again and raises a GatewayError to refuse it.  So a change
-    made while a slow body arrived (a revoked key, a reassigned chat) applies
-    before the upstream has a whole request to act on.
+    `on_late_end`, when given, runs once the body has arrived whole and before
+    its last bytes are handed on.  The pipeline gives it for a body that had
+    not arrived whole when the decision began.  It decides the request again
+    and raises a GatewayError to refuse it, so a change made while a slow
+    body arrived (a revoked key, a reassigned chat) applies before the
+    upstream has a whole request to act on.
     """
 
     def __init__(self, stream: StreamReader, *, max_bytes: int, timeout: float,
@@ -126,14 +127,12 @@ class RequestBody:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         deadline = asyncio.get_running_loop().time() + self._timeout
-        late = not self._stream.is_eof()
         received = 0
         pending = b""  # the newest chunk, sent on once the next one or the end arrives
         while True:
             chunk = await self._read_chunk(deadline)
             if not chunk:
-                if late:
-                    await self._late_end()
+                await self._late_end()
                 if pending:
                     yield pending
                 return
@@ -153,6 +152,7 @@ class RequestBody:
             body = stream.read_nowait(-1)
             if len(body) > self._max_bytes:
                 raise self._too_large()
+            await self._late_end()
             return body
         return b"".join([chunk async for chunk in self])
 
