@@ -80,6 +80,9 @@ class OwnershipResolver:
 
     def invalidate(self, resolver: ResolverConfig) -> None:
         """Drop every cached owner set of `resolver`."""
+        # NOTE: in this process only.  The other workers of `serve --workers N`
+        # keep their entries until cache_seconds runs out; a shared generation
+        # (in the SQLite store) would carry the change to them.
         self._generations[resolver.name] = self._generations.get(resolver.name, 0) + 1
 
     async def _fetch(self, resolver: ResolverConfig, object_id: str,
