@@ -85,6 +85,7 @@ class Gateway:
 
     async def close_upstream(self) -> None:
         await self._forwarder.close()
+        self._resolver.close()
 
     def attach_api(self, own_api: GatewayApi) -> None:
         """Serve the gateway's own API and pages under their prefix."""

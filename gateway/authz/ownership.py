@@ -20,6 +20,7 @@ from yarl import URL
 from gateway.config.model import ResolverConfig
 from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
 from gateway.routing.target import encode_segment
+from gateway.store.generations import SQLiteGenerations
 
 # Marks the resolver's own requests, so an upstream's logs can tell them apart
 # from forwarded client requests.
@@ -44,19 +45,19 @@ def is_own(owners: frozenset[str], user_id: str, unassigned_visible: bool) -> bo
 
 class OwnershipResolver:
     def __init__(self, session: aiohttp.ClientSession, upstream: URL,
-                 timeout: aiohttp.ClientTimeout) -> None:
+                 timeout: aiohttp.ClientTimeout, generations: SQLiteGenerations) -> None:
         self._session = session
         self._upstream = upstream
         self._timeout = timeout
         # (resolver, object id) -> (expiry, owners, generation of the resolver)
         self._cache: OrderedDict[tuple[str, str], tuple[float, frozenset[str], int]]
         self._cache = OrderedDict()
-        self._generations: dict[str, int] = {}
+        self._generations = generations
 
     async def owners(self, resolver: ResolverConfig, object_id: str,
                      request_id: str) -> frozenset[str]:
         key = (resolver.name, object_id)
-        generation = self._generations.get(resolver.name, 0)
+        generation = self._generations.current(resolver.name)
         cached = self._cache.get(key)
         if (
             cached is not None
@@ -67,7 +68,7 @@ class OwnershipResolver:
 
         owners = await self._fetch(resolver, object_id, request_id)
         # An invalidation during the fetch may make its result stale.
-        if resolver.cache_seconds > 0 and self._generations.get(resolver.name, 0) == (
+        if resolver.cache_seconds > 0 and self._generations.current(resolver.name) == (
             generation
         ):
             expiry = time.monotonic() + resolver.cache_seconds
@@ -79,11 +80,11 @@ class OwnershipResolver:
         return owners
 
     def invalidate(self, resolver: ResolverConfig) -> None:
-        """Drop every cached owner set of `resolver`."""
-        # NOTE: in this process only.  The other workers of `serve --workers N`
-        # keep their entries until cache_seconds runs out; a shared generation
-        # (in the SQLite store) would carry the change to them.
-        self._generations[resolver.name] = self._generations.get(resolver.name, 0) + 1
+        """Drop every cached owner set of `resolver`, in every gateway process."""
+        self._generations.bump(resolver.name)
+
+    def close(self) -> None:
+        self._generations.close()
 
     async def _fetch(self, resolver: ResolverConfig, object_id: str,
                      request_id: str) -> frozenset[str]:

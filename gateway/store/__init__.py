@@ -14,6 +14,7 @@ from gateway.store.base import (
     UserStoreError,
 )
 from gateway.store.embed import EmbedSession, SQLiteEmbedStore
+from gateway.store.generations import SQLiteGenerations
 from gateway.store.sessions import Session, SQLiteSessionStore
 from gateway.store.sqlite import SQLiteUserStore
 
@@ -26,6 +27,7 @@ __all__ = [
     "InvalidUser",
     "LastOwner",
     "SQLiteEmbedStore",
+    "SQLiteGenerations",
     "SQLiteSessionStore",
     "SQLiteUserStore",
     "Session",

@@ -3,7 +3,8 @@
 `PRAGMA user_version` records the schema a file has.  Older files are
 upgraded in one transaction when the store opens them.  Version 0 has users
 and API keys only, with emails unique by SQLite's ASCII-only NOCASE.
-Version 1 has no embed sessions, and version 2 no index on audit targets.
+Version 1 has no embed sessions, version 2 no index on audit targets, and
+version 3 no owner cache generations.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import unicodedata
 
-VERSION = 3
+VERSION = 4
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS users (
@@ -97,6 +98,14 @@ _VERSION_3 = """
 CREATE INDEX IF NOT EXISTS audit_target ON audit(target, action);
 """
 
+# Owner caches of all gateway processes on this file (gateway.store.generations).
+_VERSION_4 = """
+CREATE TABLE IF NOT EXISTS generations (
+    resolver    TEXT PRIMARY KEY,
+    generation  INTEGER NOT NULL
+);
+"""
+
 
 def email_key(email: str) -> str:
     """Return the form of an email that uniqueness is checked on.
@@ -148,6 +157,7 @@ def _upgrade(db: sqlite3.Connection) -> None:
             db.execute("UPDATE users SET email_key = ? WHERE id = ?",
                        (email_key(email), user_id))
     _run_script(db, _VERSION_3)
+    _run_script(db, _VERSION_4)
     db.execute(f"PRAGMA user_version = {VERSION}")
 
 

@@ -168,3 +168,27 @@ def test_workers_stop_when_supervisor_is_killed(tmp_path):
             os.kill(pid, signal.SIGKILL)
         assert len(pids) == 2
         assert left == [], "workers outlived their supervisor"
+
+
+def test_reassignment_reaches_every_workers_cache(tmp_path):
+    with running_workers(tmp_path) as (supervisor, port, _, manager_token):
+        config = str(tmp_path / "config.yaml")
+        run_cli_ok("users", "add", "-c", config, "--name", "Operator",
+                   "--email", "op@example.com", "--role", "chat_operator",
+                   "--id", "u-op-1")
+        operator = {"Authorization": "Bearer "
+                    + run_cli_ok("token", "-c", config, "--user", "u-op-1").strip()}
+        manager = {"Authorization": f"Bearer {manager_token}"}
+
+        # Each request opens a connection of its own, so both workers serve
+        # some, and both cache chat 1's owner.
+        before = [request(port, "GET", "/api/1/chats/1/", operator).status
+                  for _ in range(REQUESTS // 4)]
+        assigned = request(port, "POST", "/api/1/chats/1/assign/", manager,
+                           {"operator": "u-op-2"})
+        after = [request(port, "GET", "/api/1/chats/1/", operator).status
+                 for _ in range(REQUESTS // 4)]
+
+        assert set(before) == {200}
+        assert assigned.status == 200
+        assert set(after) == {404}, "a worker kept the owner from before"
