@@ -1,10 +1,11 @@
 """aiohttp's HTTP/1.1 connection handler with the gateway's limits.
 
-aiohttp's server lacks two things the gateway needs.  One is a deadline for
+aiohttp's server lacks three things the gateway needs.  One is a deadline for
 a request head (request line and headers), counted from its first byte, so a
-client trickling one byte at a time cannot keep it open.  The other is
-problem bodies for the requests its parser rejects.  Everything else is
-aiohttp's.
+client trickling one byte at a time cannot keep it open.  Another is a cap on
+the connections one client address holds open at once, so one client cannot
+take every connection the process can serve.  The third is problem bodies for
+the requests its parser rejects.  Everything else is aiohttp's.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from gateway.problem import problem_response
 
 log = logging.getLogger("gateway.protocol")
 
+_REFUSAL_LOG_INTERVAL = 10.0  # seconds between warnings about refused connections
+
 _REQUEST_LINE = re.compile(rb"/|[A-Z]+ ")
 
 
@@ -45,9 +48,19 @@ class GatewayRequestHandler(RequestHandler):
         self._awaiting_head = True
         # The body of a refused request that aiohttp still reads and discards.
         self._discarded_body: StreamReader | None = None
+        # The client address counted against its cap, while the connection is open.
+        self._client: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        self._client = self._manager.admit(transport)
+        if self._client is None:
+            _write_problem(transport, 429, "Too Many Requests",
+                           "Too many connections from this address are open; close "
+                           "some or retry later.", retry_after=1)
+            self.force_close()
+            transport.close()
+            return
         self._arm_head_deadline()
 
     def data_received(self, data: bytes) -> None:
@@ -104,6 +117,9 @@ class GatewayRequestHandler(RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm_head_deadline()
+        if self._client is not None:
+            self._manager.release(self._client)
+            self._client = None
         super().connection_lost(exc)
 
     def response_sent(self, request: web.BaseRequest) -> None:
@@ -160,19 +176,9 @@ class GatewayRequestHandler(RequestHandler):
                     self._head_timeout, extra={"reason": "head_timeout"})
         DecisionRecord(new_request_id(), "", "", reason="head_timeout",
                        status=408).emit()
-        body = json.dumps({
-            "type": "urn:gateway:problem:request-timeout",
-            "title": "Request Timeout",
-            "status": 408,
-            "detail": f"The request head did not arrive within {self._head_timeout:g} "
-                      "seconds.",
-        }).encode()
-        transport.write(
-            b"HTTP/1.1 408 Request Timeout\r\n"
-            b"Content-Type: application/problem+json\r\n"
-            b"Connection: close\r\n"
-            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-        )
+        _write_problem(transport, 408, "Request Timeout",
+                       f"The request head did not arrive within "
+                       f"{self._head_timeout:g} seconds.")
         self.force_close()
         transport.close()
 
@@ -196,10 +202,70 @@ class GatewayServer(web.Server):
             keepalive_timeout=limits.keepalive_timeout,
         )
         self._head_timeout = limits.head_timeout
+        self._max_per_client = limits.max_connections_per_client
+        self._open_per_client: dict[str, int] = {}
+        self._refused = 0
+        self._refusals_logged_at = float("-inf")
 
     def __call__(self) -> GatewayRequestHandler:
         return GatewayRequestHandler(self, loop=self._loop,
                                      head_timeout=self._head_timeout, **self._kwargs)
+
+    def admit(self, transport: asyncio.BaseTransport) -> str | None:
+        """Count a new connection against its address's cap; None when over it.
+
+        The address is the peer's: behind a proxy every connection comes from
+        the proxy, so set `limits.max_connections_per_client` for it, or 0.
+        """
+        if self._max_per_client == 0:
+            return ""
+        peer = transport.get_extra_info("peername")
+        address = peer[0] if peer else ""
+        held = self._open_per_client.get(address, 0)
+        if held >= self._max_per_client:
+            self._log_refusal(address)
+            return None
+
+        self._open_per_client[address] = held + 1
+        return address
+
+    def release(self, address: str) -> None:
+        if self._max_per_client == 0:
+            return
+        held = self._open_per_client.pop(address, 0) - 1
+        if held > 0:
+            self._open_per_client[address] = held
+
+    def _log_refusal(self, address: str) -> None:
+        # One warning per interval at most: a client that opens connections
+        # in a loop must not flood the log.
+        self._refused += 1
+        now = self._loop.time()
+        if now - self._refusals_logged_at < _REFUSAL_LOG_INTERVAL:
+            return
+        log.warning("refused %d connections over the cap of %d per address, the "
+                    "latest from %s", self._refused, self._max_per_client, address,
+                    extra={"reason": "too_many_connections"})
+        self._refused = 0
+        self._refusals_logged_at = now
+
+
+def _write_problem(transport: asyncio.BaseTransport, status: int, title: str,
+                   detail: str, *, retry_after: int | None = None) -> None:
+    """Write a whole problem response to a connection that has no request object."""
+    body = json.dumps({
+        "type": "urn:gateway:problem:" + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }).encode()
+    retry = b"Retry-After: %d\r\n" % retry_after if retry_after is not None else b""
+    transport.write(
+        b"HTTP/1.1 %d %s\r\n" % (status, title.encode())
+        + b"Content-Type: application/problem+json\r\n" + retry
+        + b"Connection: close\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    )
 
 
 def _parse_error(status: int, exc: BaseException | None,

@@ -240,6 +240,7 @@ def _build_limits(data: dict[str, Any]) -> LimitsConfig:
         head_timeout=float(data.get("head_timeout", 10)),
         body_timeout=float(data.get("body_timeout", 30)),
         keepalive_timeout=float(data.get("keepalive_timeout", 75)),
+        max_connections_per_client=data.get("max_connections_per_client", 256),
     )
 
 

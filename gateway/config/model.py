@@ -64,6 +64,7 @@ class LimitsConfig:
     head_timeout: float
     body_timeout: float
     keepalive_timeout: float
+    max_connections_per_client: int = 256  # open at once from one address; 0: no cap
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,7 @@ SCHEMA = _object(
                 "head_timeout": SECONDS,
                 "body_timeout": SECONDS,
                 "keepalive_timeout": SECONDS,
+                "max_connections_per_client": {"type": "integer", "minimum": 0},
             }
         ),
         "streams": _object(

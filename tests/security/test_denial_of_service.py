@@ -249,6 +249,34 @@ async def test_backslash_cookies_answered_quickly(gateway, sample_api, name):
     assert await sample_api.recorded() == []
 
 
+CONNECTION_CAP = 4
+
+
+async def test_connections_over_cap_per_client_refused(sample_api, gateway_factory):
+    gateway = await gateway_factory(sample_api.url, {
+        ("limits", "max_connections_per_client"): CONNECTION_CAP,
+    })
+    held = [await asyncio.open_connection("127.0.0.1", gateway.port)
+            for _ in range(CONNECTION_CAP)]
+    await asyncio.sleep(0.1)  # every one of them accepted by the gateway
+    try:
+        over = await exchange(gateway.port, HEAD_START + b"Connection: close\r\n\r\n")
+    finally:
+        for _, writer in held:
+            writer.close()
+            await writer.wait_closed()
+    await asyncio.sleep(0.1)
+    request = build_request("GET", "/api/1/chats/1/", bearer(gateway))
+    after = await exchange(gateway.port, request)
+
+    assert_problem(over.first, 429)
+    assert over.first.headers["Retry-After"] == "1"
+    assert over.closed, "the gateway kept the connection over the cap open"
+    assert after.first.status == 200, "closed connections must free their slots"
+    assert [entry["path"] for entry in await sample_api.recorded()] == [
+        "/api/1/chats/1/"]
+
+
 def chunked_post(gateway, chunks: bytes) -> bytes:
     head = build_request(
         "POST", "/api/1/chats/1/messages/",
