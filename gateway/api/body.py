@@ -24,12 +24,14 @@ async def json_body(call: Call, document: ApiDocument, schema: str) -> dict:
     check_body_headers(request.headers, _JSON)
     body = await read_body(request, call.snapshot.config.limits, MAX_BODY_BYTES)
     document_value = parse_json_object(body)
+    # Responses and audit rows are written with orjson, which takes neither.
     try:
         orjson.dumps(document_value)
     except orjson.JSONEncodeError:
         raise BadRequest("The request body contains a string that is not valid "
-                         "Unicode, such as a lone surrogate escape.",
-                         reason="body_invalid_unicode") from None
+                         "Unicode, such as a lone surrogate escape, or an integer "
+                         "outside the 64-bit range.",
+                         reason="body_unencodable") from None
     await _recheck(call)
     return document.check(schema, document_value)
 

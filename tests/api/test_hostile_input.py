@@ -153,6 +153,17 @@ async def test_lone_surrogate_in_body_gets_400(api, gateway, http):
         assert response.status == 400
 
 
+async def test_huge_integer_gets_400_naming_it(api, gateway, http):
+    body = b'{"origin": "https://partner.example", "lifetime": ' + b"9" * 25 + b"}"
+    async with http.post(gateway.url + "/gateway/v1/embed/sessions", data=body,
+                         headers={**gateway.credentials("service_user"),
+                                  "Content-Type": "application/json"}) as response:
+        problem = await response.json(content_type=None)
+
+    assert response.status == 400
+    assert "integer outside the 64-bit range" in problem["detail"]
+
+
 @pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
 async def test_non_json_number_gets_400(api, gateway, http, constant):
     body = b'{"origin": "https://partner.example", "lifetime": ' + constant + b"}"
