@@ -3,7 +3,7 @@
 aiohttp's server lacks three things the gateway needs.  One is a deadline for
 a request head (request line and headers), counted from its first byte, so a
 client trickling one byte at a time cannot keep it open.  Another is a cap on
-the connections one client address holds open at once, so one client cannot
+the connections one client address keeps open at once, so one client cannot
 take every connection the process can serve.  The third is problem bodies for
 the requests its parser rejects.  Everything else is aiohttp's.
 """
@@ -35,7 +35,7 @@ from gateway.problem import problem_response
 
 log = logging.getLogger("gateway.protocol")
 
-_REFUSAL_LOG_INTERVAL = 10.0  # seconds between warnings about refused connections
+_REJECTION_LOG_INTERVAL = 10.0  # seconds between warnings about rejected connections
 
 _REQUEST_LINE = re.compile(rb"/|[A-Z]+ ")
 
@@ -204,8 +204,8 @@ class GatewayServer(web.Server):
         self._head_timeout = limits.head_timeout
         self._max_per_client = limits.max_connections_per_client
         self._open_per_client: dict[str, int] = {}
-        self._refused = 0
-        self._refusals_logged_at = float("-inf")
+        self._rejected = 0
+        self._rejections_logged_at = float("-inf")
 
     def __call__(self) -> GatewayRequestHandler:
         return GatewayRequestHandler(self, loop=self._loop,
@@ -221,33 +221,33 @@ class GatewayServer(web.Server):
             return ""
         peer = transport.get_extra_info("peername")
         address = peer[0] if peer else ""
-        held = self._open_per_client.get(address, 0)
-        if held >= self._max_per_client:
-            self._log_refusal(address)
+        open_count = self._open_per_client.get(address, 0)
+        if open_count >= self._max_per_client:
+            self._log_rejection(address)
             return None
 
-        self._open_per_client[address] = held + 1
+        self._open_per_client[address] = open_count + 1
         return address
 
     def release(self, address: str) -> None:
         if self._max_per_client == 0:
             return
-        held = self._open_per_client.pop(address, 0) - 1
-        if held > 0:
-            self._open_per_client[address] = held
+        open_count = self._open_per_client.pop(address, 0) - 1
+        if open_count > 0:
+            self._open_per_client[address] = open_count
 
-    def _log_refusal(self, address: str) -> None:
+    def _log_rejection(self, address: str) -> None:
         # One warning per interval at most: a client that opens connections
         # in a loop must not flood the log.
-        self._refused += 1
+        self._rejected += 1
         now = self._loop.time()
-        if now - self._refusals_logged_at < _REFUSAL_LOG_INTERVAL:
+        if now - self._rejections_logged_at < _REJECTION_LOG_INTERVAL:
             return
-        log.warning("refused %d connections over the cap of %d per address, the "
-                    "latest from %s", self._refused, self._max_per_client, address,
+        log.warning("rejected %d connections over the cap of %d per address, the "
+                    "latest from %s", self._rejected, self._max_per_client, address,
                     extra={"reason": "too_many_connections"})
-        self._refused = 0
-        self._refusals_logged_at = now
+        self._rejected = 0
+        self._rejections_logged_at = now
 
 
 def _write_problem(transport: asyncio.BaseTransport, status: int, title: str,
