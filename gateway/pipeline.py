@@ -85,7 +85,6 @@ class Gateway:
 
     async def close_upstream(self) -> None:
         await self._forwarder.close()
-        self._resolver.close()
 
     def attach_api(self, own_api: GatewayApi) -> None:
         """Serve the gateway's own API and pages under their prefix."""
@@ -280,7 +279,8 @@ class Gateway:
         grant = snapshot.policy.authorize(principal.role, route.resource, route.action)
         if grant is None:
             raise Forbidden(
-                f"Role {principal.role!r} may not do {route.action} on {route.resource}.",
+                f"Role {principal.role!r} may not do {route.action} on "
+                f"{route.resource}.",
                 reason="policy_denied",
             )
         record.policy_line = grant.rule.location()

@@ -33,7 +33,6 @@ from gateway.streams.registry import StreamRegistry
 from gateway.api import GatewayApi
 from gateway.store import (
     SQLiteEmbedStore,
-    SQLiteGenerations,
     SQLiteSessionStore,
     SQLiteUserStore,
     UserStore,
@@ -86,7 +85,7 @@ def build_gateway(
         total=config.upstream.read_timeout, sock_connect=config.upstream.connect_timeout
     )
     resolver = OwnershipResolver(session, config.upstream.url, resolver_timeout,
-                                 SQLiteGenerations(config.store_path))
+                                 store)
     forwarder = UpstreamForwarder(session, stream_session, config.upstream,
                                   config.forwarding, config.limits)
     streams = StreamRegistry(config.stream_recheck_seconds,

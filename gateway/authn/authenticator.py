@@ -21,7 +21,7 @@ EMBED_COOKIE = "__Host-gateway-embed"
 
 
 def cookie_value(headers: CIMultiDictProxy[str], name: str) -> str | None:
-    """Return the value of cookie `name` in any Cookie header, or None if absent or empty.
+    """Return the value of cookie `name` in any Cookie header, or None.
 
     The gateway's cookies hold URL-safe tokens, which need no quoting, so a
     value is taken as sent.  `http.cookies` is not used: its unquoting takes

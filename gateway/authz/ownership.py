@@ -20,7 +20,7 @@ from yarl import URL
 from gateway.config.model import ResolverConfig
 from gateway.errors import NotFound, UpstreamError, UpstreamTimeout
 from gateway.routing.target import encode_segment
-from gateway.store.generations import SQLiteGenerations
+from gateway.store import UserStore
 
 # Marks the resolver's own requests, so an upstream's logs can tell them apart
 # from forwarded client requests.
@@ -45,19 +45,20 @@ def is_own(owners: frozenset[str], user_id: str, unassigned_visible: bool) -> bo
 
 class OwnershipResolver:
     def __init__(self, session: aiohttp.ClientSession, upstream: URL,
-                 timeout: aiohttp.ClientTimeout, generations: SQLiteGenerations) -> None:
+                 timeout: aiohttp.ClientTimeout, store: UserStore) -> None:
         self._session = session
         self._upstream = upstream
         self._timeout = timeout
         # (resolver, object id) -> (expiry, owners, generation of the resolver)
         self._cache: OrderedDict[tuple[str, str], tuple[float, frozenset[str], int]]
         self._cache = OrderedDict()
-        self._generations = generations
+        # Keeps the generations of the owner caches, shared by all processes.
+        self._store = store
 
     async def owners(self, resolver: ResolverConfig, object_id: str,
                      request_id: str) -> frozenset[str]:
         key = (resolver.name, object_id)
-        generation = self._generations.current(resolver.name)
+        generation = self._store.owner_generation(resolver.name)
         cached = self._cache.get(key)
         if (
             cached is not None
@@ -68,9 +69,8 @@ class OwnershipResolver:
 
         owners = await self._fetch(resolver, object_id, request_id)
         # An invalidation during the fetch may make its result stale.
-        if resolver.cache_seconds > 0 and self._generations.current(resolver.name) == (
-            generation
-        ):
+        current = self._store.owner_generation(resolver.name)
+        if resolver.cache_seconds > 0 and current == generation:
             expiry = time.monotonic() + resolver.cache_seconds
             self._cache[key] = (expiry, owners, generation)
             self._cache.move_to_end(key)
@@ -81,10 +81,7 @@ class OwnershipResolver:
 
     def invalidate(self, resolver: ResolverConfig) -> None:
         """Drop every cached owner set of `resolver`, in every gateway process."""
-        self._generations.bump(resolver.name)
-
-    def close(self) -> None:
-        self._generations.close()
+        self._store.bump_owner_generation(resolver.name)
 
     async def _fetch(self, resolver: ResolverConfig, object_id: str,
                      request_id: str) -> frozenset[str]:

@@ -14,7 +14,6 @@ from gateway.store.base import (
     UserStoreError,
 )
 from gateway.store.embed import EmbedSession, SQLiteEmbedStore
-from gateway.store.generations import SQLiteGenerations
 from gateway.store.sessions import Session, SQLiteSessionStore
 from gateway.store.sqlite import SQLiteUserStore
 
@@ -27,7 +26,6 @@ __all__ = [
     "InvalidUser",
     "LastOwner",
     "SQLiteEmbedStore",
-    "SQLiteGenerations",
     "SQLiteSessionStore",
     "SQLiteUserStore",
     "Session",

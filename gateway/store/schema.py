@@ -98,7 +98,7 @@ _VERSION_3 = """
 CREATE INDEX IF NOT EXISTS audit_target ON audit(target, action);
 """
 
-# Owner caches of all gateway processes on this file (gateway.store.generations).
+# Owner caches of all gateway processes on this file (SQLiteUserStore).
 _VERSION_4 = """
 CREATE TABLE IF NOT EXISTS generations (
     resolver    TEXT PRIMARY KEY,

@@ -78,6 +78,8 @@ class SQLiteUserStore:
         # stay the same.  Checking both costs less than reading the row.
         self._cached_users: dict[str, User | None] = {}
         self._cached_as_of: tuple[int, int] = (-1, -1)
+        # Owner cache generations by resolver, read again after the same checks.
+        self._owner_generations: dict[str, int] | None = None
 
     def _transaction(self):
         return _Transaction(self._db)
@@ -91,11 +93,33 @@ class SQLiteUserStore:
         if as_of != self._cached_as_of or len(self._cached_users) >= _CACHED_USERS_MAX:
             self._cached_users.clear()
             self._cached_as_of = as_of
+            self._owner_generations = None
         try:
             return self._cached_users[user_id]
         except KeyError:
             user = self._cached_users[user_id] = self._get_user(user_id)
             return user
+
+    def owner_generation(self, resolver: str) -> int:
+        """Return the generation of `resolver`'s owner caches, in every process.
+
+        It is as of the last user read, which every request that looks up an
+        owner has made moments before (authentication), so it costs no query
+        of its own unless the file changed.
+        """
+        if self._owner_generations is None:
+            rows = self._db.execute("SELECT resolver, generation FROM generations")
+            self._owner_generations = dict(rows.fetchall())
+        return self._owner_generations.get(resolver, 0)
+
+    def bump_owner_generation(self, resolver: str) -> None:
+        """Start a new generation of `resolver`'s owner caches, in one statement."""
+        self._db.execute(
+            "INSERT INTO generations (resolver, generation) VALUES (?, 1) "
+            "ON CONFLICT (resolver) DO UPDATE SET generation = generation + 1",
+            (resolver,),
+        )
+        self._owner_generations = None
 
     def _get_user(self, user_id: str) -> User | None:
         row = self._db.execute(
