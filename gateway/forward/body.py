@@ -152,7 +152,8 @@ class RequestBody:
             body = stream.read_nowait(-1)
             if len(body) > self._max_bytes:
                 raise self._too_large()
-            await self._late_end()
+            if self._on_late_end is not None:
+                await self._late_end()
             return body
         return b"".join([chunk async for chunk in self])
 
