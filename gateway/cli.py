@@ -188,7 +188,7 @@ def login_link(config_file: Path, user_id: str) -> None:
     finally:
         sessions.close()
     click.echo(f"{settings.link_base}{settings.prefix}login?code={code}")
-    click.echo(f"(valid once, for {settings.login_link_seconds:g} seconds)", err=True)
+    click.echo(f"(signs in once, within {settings.login_link_seconds:g} s)", err=True)
 
 
 @main.group()

@@ -98,7 +98,8 @@ class StreamRegistry:
         user_id = stream.principal.user_id
         held = sum(1 for other in self._streams if other.principal.user_id == user_id)
         if held >= self._max_per_user:
-            raise TooManyRequests(f"You have {held} streams open, the most allowed.")
+            raise TooManyRequests(f"You have reached the limit of {held} open "
+                                  f"streams; close one first.")
 
         self._streams[stream] = self._expiry_timer(stream)
         if self._periodic is None or self._periodic.done():
