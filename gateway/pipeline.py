@@ -7,6 +7,7 @@ refusal too (500), logged with the request id.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -304,8 +305,15 @@ class Gateway:
             transport = request.transport
             return transport is None or transport.is_closing()
 
+        def log_open(status: int) -> None:
+            opened = dataclasses.replace(
+                record, reason="stream_opened", status=status,
+                duration_ms=round((time.perf_counter() - record.started_at) * 1000, 3),
+            )
+            opened.emit(snapshot.config.masked_log_fields)
+
         stream = LiveStream(record.request_id, decided.principal, recheck, resolvers,
-                            client_gone)
+                            client_gone, on_open=log_open)
         with self._streams.watch(stream):
             self._metrics.open_streams.inc()
             try:

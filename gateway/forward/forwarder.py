@@ -200,7 +200,8 @@ class UpstreamForwarder:
             upstream.close()
             return response
         if stream is not None:
-            await stream.set_closer(lambda reason: _end_stream(upstream))
+            await stream.set_closer(lambda reason: _end_stream(upstream),
+                                    upstream.status)
         try:
             async for chunk in _body_chunks(upstream):
                 await response.write(chunk)

@@ -78,7 +78,7 @@ async def relay_websocket(
             finally:
                 await upstream.close()
 
-        await stream.set_closer(end)
+        await stream.set_closer(end, 101)
         await _pump_both_ways(client, upstream)
     finally:
         await upstream.close()

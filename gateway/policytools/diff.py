@@ -96,6 +96,9 @@ def _request_from(entry: dict, number: int) -> Replayed | None:
     # (no route, bad credentials), carry no role to replay.
     if entry.get("message", "decision") != "decision":
         return None
+    # A stream's second line, at its end, is the one replayed.
+    if entry.get("reason") == "stream_opened":
+        return None
     role, method, path = entry.get("role"), entry.get("method"), entry.get("path")
     if not all(isinstance(value, str) and value for value in (role, method, path)):
         return None

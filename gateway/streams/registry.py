@@ -36,6 +36,7 @@ class LiveStream:
         recheck: Callable[[], Awaitable[None]],
         resolvers: frozenset[str],
         client_gone: Callable[[], bool] = lambda: False,
+        on_open: Callable[[int], None] | None = None,
     ) -> None:
         self.request_id = request_id
         self.principal = principal
@@ -44,12 +45,19 @@ class LiveStream:
         self.client_gone = client_gone
         self.end_reason: str | None = None
         self._closer: Closer | None = None
+        self._on_open = on_open
 
-    async def set_closer(self, closer: Closer) -> None:
-        """Name how to end the stream; end it now if that was already decided."""
+    async def set_closer(self, closer: Closer, status: int) -> None:
+        """Mark the stream open with `status` and name how to end it.
+
+        It ends at once if that was already decided; otherwise `on_open` gets
+        the status, so the stream is logged when it opens, not only at its end.
+        """
         self._closer = closer
         if self.end_reason is not None:
             await closer(self.end_reason)
+        elif self._on_open is not None:
+            self._on_open(status)
 
     async def end(self, reason: str) -> None:
         if self.end_reason is not None:

@@ -205,6 +205,9 @@ REQUESTS = [
     # Another log message and a decision refused before the role was known.
     {"message": "reload done", "level": "INFO"},
     {"message": "decision", "method": "GET", "path": "/x", "role": None},
+    # The line a stream gets when it opens; its line at the end is replayed.
+    {"message": "decision", "method": "GET", "path": "/api/1/chats/1/events/",
+     "role": "chat_operator", "subject": "u-op-1", "reason": "stream_opened"},
 ]
 
 
@@ -215,7 +218,7 @@ def test_diff_without_changes(tmp_path, policy_copy):
                  str(policy_copy), "--requests", str(requests))
     assert result.exit_code == 0, result.output
     assert "3 requests replayed, 0 flipped" in result.output
-    assert "2 lines skipped" in result.output
+    assert "3 lines skipped" in result.output
 
 
 def test_diff_summary_singular_counts(tmp_path, policy_copy):

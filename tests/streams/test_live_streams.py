@@ -229,11 +229,28 @@ async def test_ended_stream_decision_names_reason(streaming_gateway, http, caplo
                    streaming_gateway.bearer("u-manager"))
         await read_until_end(response)
 
-    [decision] = [record for record in caplog.records
+    opened, ended = [record for record in caplog.records
+                     if record.name == "gateway.decision"
+                     and record.route == "GET /api/1/chats/{id}/events/"]
+    assert opened.reason == "stream_opened"
+    assert ended.reason == "object_not_own"
+    assert ended.status == 200, "the client got the stream's 200"
+    assert ended.request_id == opened.request_id
+
+
+async def test_open_stream_logged_before_it_ends(streaming_gateway, http, caplog):
+    caplog.set_level(logging.INFO, logger="gateway.decision")
+    async with http.get(events_url(streaming_gateway, 1),
+                        headers=streaming_gateway.bearer("u-op-1")) as response:
+        await response.content.readline()
+        logged = [record for record in caplog.records
                   if record.name == "gateway.decision"
                   and record.route == "GET /api/1/chats/{id}/events/"]
-    assert decision.reason == "object_not_own"
-    assert decision.status == 200, "the client got the stream's 200"
+
+    assert [record.reason for record in logged] == ["stream_opened"]
+    assert logged[0].decision == "allow"
+    assert logged[0].status == 200
+    assert logged[0].subject == "u-op-1"
 
 
 async def test_left_client_releases_stream(streaming_gateway, http):
