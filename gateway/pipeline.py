@@ -224,8 +224,8 @@ class Gateway:
                                request_id: str) -> None:
         """Decide an authorized request again on the current snapshot, or raise.
 
-        The owners of an "own" object are looked up again as well: the object
-        may have changed hands since the first decision.
+        The owners of an "own" object are looked up again too, through the
+        owner cache, because the object may have changed hands since.
         """
         again = await self._authorize(self.snapshot, method, raw_path, headers,
                                       DecisionRecord(request_id, method, ""))
