@@ -184,7 +184,12 @@ class Gateway:
             body = await read_body(request, config.limits,
                                    config.forwarding.max_body_bytes)
             if late_body:
-                decided = await self._authorize(self.snapshot, request.method,
+                # The rest of the request follows the snapshot of this decision,
+                # so a policy reloaded meanwhile applies to the fields too.
+                snapshot = self.snapshot
+                config = snapshot.config
+                record.policy_revision = snapshot.policy.revision
+                decided = await self._authorize(snapshot, request.method,
                                                 request.raw_path, request.headers,
                                                 record)
                 target, match, principal = (decided.target, decided.match,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -131,3 +133,34 @@ async def test_body_sent_with_head_forwarded(sample_api, gateway_factory):
 
     assert result.first.status == 201
     assert len(posted_messages(await sample_api.recorded())) == 1
+
+
+async def test_guarded_write_decided_on_reloaded_policy(sample_api, gateway_factory,
+                                                        tmp_path):
+    """Rows removed by a reload while the body arrives apply to its fields."""
+    policies = tmp_path / "policies"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "policies", policies)
+    gateway = await gateway_factory(sample_api.url, {
+        ("policy", "model"): policies / "model.conf",
+        ("policy", "roles"): policies / "roles.csv",
+        ("reload", "watch"): False,
+    })
+    body = json.dumps({"operators": ["u-op-2"]}).encode()
+    request = build_request("PATCH", "/api/1/contacts/1/",
+                            list(gateway.bearer("u-manager").items())
+                            + [("Content-Type", "application/json")], body)
+    roles = policies / "roles.csv"
+
+    async def drop_operator_rows() -> None:
+        kept = [line for line in roles.read_text().splitlines(keepends=True)
+                if not line.startswith(("p, chat_manager, contacts, add_operator",
+                                        "p, chat_manager, contacts, remove_operator"))]
+        roles.write_text("".join(kept))
+        assert await gateway.running.reloader.reload("test")
+
+    reply = await send_in_two_parts(gateway.port, request, len(request) - 5,
+                                    drop_operator_rows)
+
+    assert_problem(parse_responses(reply)[0], 403)
+    assert [entry for entry in await sample_api.recorded()
+            if entry["method"] == "PATCH"] == []
