@@ -90,7 +90,8 @@ def build_gateway(
                                   config.forwarding, config.limits)
     streams = StreamRegistry(config.stream_recheck_seconds,
                              max_open=config.stream_max_open,
-                             max_per_user=config.stream_max_per_user)
+                             max_per_user=config.stream_max_per_user,
+                             store_version=store.data_version)
     gateway = Gateway(snapshot, authenticator, resolver, forwarder, streams,
                       GatewayMetrics())
     gateway.attach_api(GatewayApi(store, sessions, embeds, authenticator,

@@ -100,6 +100,10 @@ class SQLiteUserStore:
             user = self._cached_users[user_id] = self._get_user(user_id)
             return user
 
+    def data_version(self) -> int:
+        """Return SQLite's data version, which other connections' commits change."""
+        return self._db.execute("PRAGMA data_version").fetchone()[0]
+
     def owner_generation(self, resolver: str) -> int:
         """Return the generation of `resolver`'s owner caches, in every process.
 

@@ -4,9 +4,10 @@ A response that outlives its request must not outlive its permission.  Every
 open stream is registered with a way to decide its request again, and it is
 ended when its token expires, and when a recheck finds the request no longer
 allowed: every `streams.recheck_seconds` (a deactivated user, a revoked key, a
-changed role), at once after an ownership change through the gateway, and at
-once after the snapshot is replaced.  A recheck that fails for any other
-reason ends the stream too: deny by default.
+changed role), at once after an ownership change through this process, within
+FOLLOW_SECONDS after another process (another worker, a `gateway users`
+command) changes the store, and at once after the snapshot is replaced.  A
+recheck that fails for any other reason ends the stream too: deny by default.
 """
 
 from __future__ import annotations
@@ -80,10 +81,25 @@ class LiveStream:
                         extra={"request_id": self.request_id})
 
 
+# How often open streams look for changes that other processes made to the store.
+FOLLOW_SECONDS = 0.25
+
+
 class StreamRegistry:
     def __init__(self, recheck_seconds: float, *, max_open: int,
-                 max_per_user: int) -> None:
+                 max_per_user: int,
+                 store_version: Callable[[], int] | None = None) -> None:
+        """Keep open streams allowed.
+
+        Every stream is rechecked every `recheck_seconds`.  `store_version`
+        returns a number that changes when another process (another worker,
+        a `gateway users` command) commits to the users store; while streams
+        are open it is read every FOLLOW_SECONDS, and a change rechecks them
+        all.  Changes through this process recheck the streams they concern
+        at once, without it.
+        """
         self._recheck_seconds = recheck_seconds
+        self._store_version = store_version
         self._max_open = max_open
         self._max_per_user = max_per_user
         self._streams: dict[LiveStream, asyncio.TimerHandle | None] = {}
@@ -153,9 +169,18 @@ class StreamRegistry:
             await stream.end("internal_error")
 
     async def _recheck_periodically(self) -> None:
+        loop = asyncio.get_running_loop()
+        version = self._read_store_version()
+        due = loop.time() + self._recheck_seconds
         while self._streams:
-            await asyncio.sleep(self._recheck_seconds)
-            await self.recheck_all()
+            await asyncio.sleep(min(FOLLOW_SECONDS, max(0.0, due - loop.time())))
+            seen, version = version, self._read_store_version()
+            if loop.time() >= due or version != seen:
+                await self.recheck_all()
+                due = loop.time() + self._recheck_seconds
+
+    def _read_store_version(self) -> int | None:
+        return self._store_version() if self._store_version is not None else None
 
     def _expiry_timer(self, stream: LiveStream) -> asyncio.TimerHandle | None:
         expires_at = stream.principal.expires_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from gateway.config.derive import derive_config
@@ -192,3 +194,62 @@ def test_reassignment_reaches_every_workers_cache(tmp_path):
         assert set(before) == {200}
         assert assigned.status == 200
         assert set(after) == {404}, "a worker kept the owner from before"
+
+
+async def open_streams(port: int, headers: dict[str, str], count: int):
+    """Open `count` event streams on chat 1, each on a connection of its own."""
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+    responses = []
+    for _ in range(count):
+        response = await session.get(f"http://127.0.0.1:{port}/api/1/chats/1/events/"
+                                     "?heartbeat=30", headers=headers)
+        assert response.status == 200
+        await response.content.readline()
+        responses.append(response)
+    return session, responses
+
+
+async def ended_within(response, seconds: float) -> bool:
+    try:
+        async with asyncio.timeout(seconds):
+            while await response.content.readany():
+                pass
+    except TimeoutError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("change", ["reassign", "deactivate"])
+def test_change_through_one_worker_ends_streams_on_all(tmp_path, change):
+    with running_workers(tmp_path) as (supervisor, port, _, manager_token):
+        config = str(tmp_path / "config.yaml")
+        run_cli_ok("users", "add", "-c", config, "--name", "Operator",
+                   "--email", "op@example.com", "--role", "chat_operator",
+                   "--id", "u-op-1")
+        run_cli_ok("users", "add", "-c", config, "--name", "Owner",
+                   "--email", "owner@example.com", "--role", "owner", "--id", "u-owner")
+        operator = {"Authorization": "Bearer "
+                    + run_cli_ok("token", "-c", config, "--user", "u-op-1").strip()}
+        owner = {"Authorization": "Bearer "
+                 + run_cli_ok("token", "-c", config, "--user", "u-owner").strip()}
+        manager = {"Authorization": f"Bearer {manager_token}"}
+
+        async def scenario() -> list[bool]:
+            # Eight connections: both workers hold some of them, but for one
+            # run in 128.
+            session, streams = await open_streams(port, operator, 8)
+            try:
+                if change == "reassign":
+                    changed = request(port, "POST", "/api/1/chats/1/assign/", manager,
+                                      {"operator": "u-op-2"})
+                else:
+                    changed = request(port, "POST",
+                                      "/gateway/v1/users/u-op-1/deactivate", owner)
+                assert changed.status == 200, changed.body
+                return [await ended_within(response, 2.0) for response in streams]
+            finally:
+                await session.close()
+
+        ended = asyncio.run(scenario())
+
+        assert ended == [True] * 8, "a stream on another worker outlived the change"
