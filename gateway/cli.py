@@ -2,7 +2,8 @@
 and the policy tools (explain, test, diff).
 
 Expected failures (a bad config file, an unknown user) print `Error: ...` and
-exit with 1; usage mistakes exit with 2, as click does.
+exit with 1; usage mistakes exit with 2, as click does.  `gateway serve` exits
+with 3 (gateway.workers.EXIT_CANNOT_LISTEN) when it cannot bind its ports.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import click
 
 from gateway.errors import ConfigError
 from gateway.store import SQLiteUserStore, UserStoreError
+from gateway.workers import EXIT_CANNOT_LISTEN
 
 CONFIG_OPTION = click.option(
     "-c",
@@ -65,12 +67,20 @@ def serve(config_file: Path, host: str | None, port: int | None, workers: int,
     snapshot = load_snapshot(config_file)
     configure_logging(snapshot.config.log_level)
     if workers > 1:
-        from gateway.workers import Supervisor
+        from gateway.workers import Supervisor, check_port_free
 
         port = port if port is not None else snapshot.config.listen_port
         if port == 0:
             raise click.UsageError("--workers needs a fixed port, not 0")
+        listen_host = host if host is not None else snapshot.config.listen_host
         del snapshot  # checked; each worker loads its own
+        try:
+            check_port_free(listen_host, port)
+        except OSError as error:
+            raise click.ClickException(
+                f"cannot listen on {listen_host}:{port}: {error.strerror}; another "
+                f"gateway's workers would share the port with this one's"
+            ) from None
         raise SystemExit(Supervisor(config_file, host=host, port=port,
                                     workers=workers).run())
 
@@ -81,7 +91,9 @@ def serve(config_file: Path, host: str | None, port: int | None, workers: int,
     try:
         asyncio.run(serving)
     except OSError as error:
-        raise click.ClickException(f"cannot listen: {error.strerror}") from None
+        failure = click.ClickException(f"cannot listen: {error.strerror}")
+        failure.exit_code = EXIT_CANNOT_LISTEN
+        raise failure from None
 
 
 def _use_uvloop_when_installed() -> None:

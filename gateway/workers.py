@@ -16,6 +16,7 @@ import ctypes
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,9 @@ from pathlib import Path
 log = logging.getLogger("gateway.workers")
 
 RESTART_DELAY = 1.0  # seconds before a worker that exited is started again
+# `gateway serve` exits with this when it cannot bind its ports.  Such a worker
+# is not started again: it would fail the same way every second.
+EXIT_CANNOT_LISTEN = 3
 STOP_TIMEOUT = 10.0  # seconds a worker has to finish before it is killed
 PR_SET_PDEATHSIG = 1  # prctl option from <linux/prctl.h>
 
@@ -39,6 +43,7 @@ class Supervisor:
         self._metrics_dir = tempfile.TemporaryDirectory(prefix="gateway-metrics-")
         self._processes: dict[int, subprocess.Popen] = {}
         self._stopping = False
+        self._status = 0
 
     def run(self) -> int:
         """Start the workers and keep them running until a stop signal."""
@@ -52,7 +57,7 @@ class Supervisor:
         finally:
             self._stop_all()
             self._metrics_dir.cleanup()
-        return 0
+        return self._status
 
     def _command(self, index: int) -> list[str]:
         command = [sys.executable, "-m", "gateway.cli", "serve",
@@ -78,6 +83,12 @@ class Supervisor:
                 status = process.poll()
                 if status is None or self._stopping:
                     continue
+                if status == EXIT_CANNOT_LISTEN:
+                    log.error("worker %d (pid %d) cannot listen; stopping every "
+                              "worker", index, process.pid)
+                    self._status = 1
+                    self._stopping = True
+                    break
                 log.warning("worker %d (pid %d) exited with %d; starting it again",
                             index, process.pid, status)
                 _forget_metrics(process.pid, self._metrics_dir.name)
@@ -104,6 +115,21 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise OSError when something listens on `host:port` already.
+
+    The workers bind with SO_REUSEPORT, so they would share the port with the
+    workers of another gateway instead of failing; this bind has no such
+    option.  SO_REUSEADDR lets it pass over connections in TIME_WAIT.
+    """
+    for family, kind, protocol, _, address in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    ):
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
 
 
 def _end_with_parent(parent: int):

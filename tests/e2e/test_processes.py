@@ -406,6 +406,6 @@ def test_busy_admin_port_stops_start_without_listening_line(tmp_path):
 
         result = run_cli("serve", "-c", str(config))
 
-    assert result.returncode == 1
+    assert result.returncode == 3, "the exit status of a gateway that cannot listen"
     assert "Error: cannot listen" in result.stderr
     assert "gateway listening" not in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -253,3 +254,39 @@ def test_change_through_one_worker_ends_streams_on_all(tmp_path, change):
         ended = asyncio.run(scenario())
 
         assert ended == [True] * 8, "a stream on another worker outlived the change"
+
+
+def workers_config(folder: Path, **ports: int) -> Path:
+    return derive_config(SOURCE_CONFIG, folder / "config.yaml", {
+        ("store", "sqlite"): folder / "gateway.db",
+        ("authentication", "jwt", "secret_file"): folder / "jwt-secret",
+        ("listen", "port"): ports["listen"],
+        ("admin", "port"): ports["admin"],
+    })
+
+
+def test_workers_refuse_a_port_in_use(tmp_path):
+    with socket.create_server(("127.0.0.1", 0), reuse_port=True) as taken:
+        config = workers_config(tmp_path, listen=taken.getsockname()[1],
+                                admin=free_port())
+
+        result = subprocess.run([sys.executable, "-m", "gateway.cli", "serve", "-c",
+                                 str(config), "--workers", "2"], capture_output=True,
+                                text=True, timeout=30, cwd=REPOSITORY)
+
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1:" in result.stderr
+
+
+def test_supervisor_stops_when_a_worker_cannot_listen(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        config = workers_config(tmp_path, listen=free_port(),
+                                admin=taken.getsockname()[1])
+
+        result = subprocess.run([sys.executable, "-m", "gateway.cli", "serve", "-c",
+                                 str(config), "--workers", "2"], capture_output=True,
+                                text=True, timeout=30, cwd=REPOSITORY)
+
+    assert result.returncode == 1
+    assert "cannot listen; stopping every worker" in result.stderr
+    assert "starting it again" not in result.stderr
