@@ -112,6 +112,14 @@ BAD_CONFIGS = [
         id="upstream-url-missing",
     ),
     pytest.param(
+        "upstream:\n",
+        "upstreaam:\n",
+        "upstreaam:",
+        "upstreaam",
+        "unknown key 'upstreaam'",
+        id="required-key-misspelt",
+    ),
+    pytest.param(
         "  port: 8080\n",
         "  port: 8080\n  port: 8081\n",
         "port: 8081",
