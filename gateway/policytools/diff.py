@@ -190,4 +190,8 @@ def format_summary(report: DiffReport) -> str:
     skipped = ngettext("{count} line skipped", "{count} lines skipped",
                        report.skipped).format(count=report.skipped)
     distinct = len(report.flips)
-    return f"{replayed}, {flipped} flipped{detail}, {distinct} distinct; {skipped}"
+    summary = f"{replayed}, {flipped} flipped{detail}, {distinct} distinct; {skipped}"
+    if report.skipped:
+        summary += (" (other log lines, requests refused before their role was "
+                    "known, and stream openings)")
+    return summary
