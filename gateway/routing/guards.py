@@ -9,6 +9,7 @@ headers, so the gateway takes tokens from the Authorization header only.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from urllib.parse import parse_qsl
@@ -51,16 +52,24 @@ def check_host(headers: CIMultiDictProxy[str], allowed_hosts: frozenset[str]) ->
         raise BadRequest("The request needs exactly one Host header.",
                          reason="host_invalid")
 
-    match = _HOST.fullmatch(hosts[0].strip(" \t").lower())
-    if match is None or int(match["port"] or 0) > 65535:
+    reason = _host_rejection(hosts[0], allowed_hosts)
+    if reason == "host_invalid":
         raise BadRequest(f"Host {hosts[0]!r} is not a host name with an optional "
-                         f"port.", reason="host_invalid")
-    if "*" in allowed_hosts:
-        return
+                         f"port.", reason=reason)
+    if reason == "host_not_allowed":
+        raise BadRequest(f"Host {hosts[0]!r} is not served here.", reason=reason)
 
-    if (match["literal"] or match["name"]) not in allowed_hosts:
-        raise BadRequest(f"Host {hosts[0]!r} is not served here.",
-                         reason="host_not_allowed")
+
+# Clients send the same few Host values again and again; a bounded cache of
+# the verdicts saves the parse on nearly every request.
+@functools.lru_cache(maxsize=256)
+def _host_rejection(host: str, allowed_hosts: frozenset[str]) -> str | None:
+    match = _HOST.fullmatch(host.strip(" \t").lower())
+    if match is None or int(match["port"] or 0) > 65535:
+        return "host_invalid"
+    if "*" in allowed_hosts or (match["literal"] or match["name"]) in allowed_hosts:
+        return None
+    return "host_not_allowed"
 
 
 # RFC 9110 section 7.2 (Host = uri-host [":" port]), with registered names
