@@ -29,7 +29,8 @@ log = logging.getLogger("gateway.reload")
 # Settings used only when the gateway starts: a reload that changes them
 # logs that they wait for a restart.
 _START_ONLY = ("listen_host", "listen_port", "upstream", "store_path", "limits",
-               "stream_recheck_seconds", "admin", "reload")
+               "stream_recheck_seconds", "stream_max_open", "stream_max_per_user",
+               "stream_subprotocols", "admin", "reload")
 
 Stamp = tuple[str, int, int, int] | None
 

@@ -87,7 +87,8 @@ def build_gateway(
     resolver = OwnershipResolver(session, config.upstream.url, resolver_timeout,
                                  store)
     forwarder = UpstreamForwarder(session, stream_session, config.upstream,
-                                  config.forwarding, config.limits)
+                                  config.forwarding, config.limits,
+                                  subprotocols=config.stream_subprotocols)
     streams = StreamRegistry(config.stream_recheck_seconds,
                              max_open=config.stream_max_open,
                              max_per_user=config.stream_max_per_user,

@@ -97,6 +97,9 @@ def _build(document: SourceDocument) -> Config:
         ),
         stream_max_open=data.get("streams", {}).get("max_open", 100),
         stream_max_per_user=data.get("streams", {}).get("max_per_user", 5),
+        stream_subprotocols=frozenset(
+            data.get("streams", {}).get("websocket_subprotocols", ())
+        ),
         admin=_build_admin(data.get("admin")),
         gateway_api=_build_gateway_api(data.get("gateway_api", {}), listen),
         embed=_build_embed(document),

@@ -194,6 +194,8 @@ class Config:
     resolvers: dict[str, ResolverConfig]
     routes: tuple[RouteConfig, ...]
     log_level: str
+    # WebSocket subprotocols a client may ask for; others get 400.
+    stream_subprotocols: frozenset[str] = frozenset()
 
     @property
     def resources(self) -> frozenset[str]:

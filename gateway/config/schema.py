@@ -167,6 +167,12 @@ SCHEMA = _object(
                 "recheck_seconds": SECONDS,
                 "max_open": {"type": "integer", "minimum": 1},
                 "max_per_user": {"type": "integer", "minimum": 1},
+                "websocket_subprotocols": {
+                    "type": "array",
+                    "uniqueItems": True,
+                    "items": {"type": "string",
+                              "pattern": r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+\Z"},
+                },
             }
         ),
         "admin": _object(

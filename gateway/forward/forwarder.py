@@ -41,8 +41,10 @@ class UpstreamForwarder:
         upstream: UpstreamConfig,
         forwarding: ForwardingConfig,
         limits: LimitsConfig,
+        subprotocols: frozenset[str] = frozenset(),
     ) -> None:
         self._session = session
+        self._subprotocols = subprotocols
         self._stream_session = stream_session
         self._origin = str(upstream.url)
         self._max_body = forwarding.max_body_bytes
@@ -99,6 +101,7 @@ class UpstreamForwarder:
                 max_message_bytes=self._max_inspected,
                 response_headers=response_headers,
                 stream=stream,
+                subprotocols=self._subprotocols,
             )
             return socket, 101
 

@@ -16,7 +16,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from multidict import CIMultiDict
 from yarl import URL
 
-from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.errors import BadRequest, UpstreamError, UpstreamTimeout
 from gateway.streams.registry import LiveStream
 
 log = logging.getLogger("gateway.forward")
@@ -44,15 +44,23 @@ async def relay_websocket(
     max_message_bytes: int,
     response_headers: dict[str, str],
     stream: LiveStream,
+    subprotocols: frozenset[str] = frozenset(),
 ) -> web.WebSocketResponse:
-    """Connect upstream, accept the client, and relay frames until one side ends."""
+    """Connect upstream, accept the client, and relay frames until one side ends.
+
+    Only the subprotocols in `subprotocols` may be asked for: some clients
+    carry a credential in one, which the upstream must never get from a
+    client that the gateway authenticated as someone else.
+    """
     for name in _HANDSHAKE_HEADERS:
         headers.popall(name, None)
-    # NOTE: the client's subprotocols pass to the upstream as sent, so one
-    # that carries a credential reaches the upstream too.
     protocols = [protocol.strip()
-                 for protocol in request.headers.get("Sec-WebSocket-Protocol", "")
-                 .split(",") if protocol.strip()]
+                 for value in request.headers.getall("Sec-WebSocket-Protocol", ())
+                 for protocol in value.split(",") if protocol.strip()]
+    unlisted = [protocol for protocol in protocols if protocol not in subprotocols]
+    if unlisted:
+        raise BadRequest(f"The WebSocket subprotocol {unlisted[0]!r} is not "
+                         f"accepted here.", reason="websocket_subprotocol")
 
     upstream = await _connect(session, url, headers, protocols, handshake_timeout,
                               max_message_bytes)

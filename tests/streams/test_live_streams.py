@@ -280,3 +280,30 @@ async def test_streams_beyond_user_limit_refused(gateway_factory, sample_api, ht
 
     assert refused.value.status == 429
     assert await sample_api.forwarded() == [], "a refused stream never reaches upstream"
+
+
+async def test_unlisted_subprotocol_refused_before_upstream(streaming_gateway,
+                                                            sample_api, http):
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(socket_url(streaming_gateway, 1),
+                              headers=streaming_gateway.bearer("u-op-1"),
+                              protocols=("access_token.u-owner",))
+
+    assert refused.value.status == 400
+    assert await sample_api.forwarded() == [], "the upstream must not see the upgrade"
+
+
+async def test_listed_subprotocol_passes(gateway_factory, sample_api, http):
+    gateway = await gateway_factory(sample_api.url, RECHECK | {
+        ("streams", "websocket_subprotocols"): ["chat.v1"],
+    })
+
+    socket = await http.ws_connect(socket_url(gateway, 1),
+                                   headers=gateway.bearer("u-op-1"),
+                                   protocols=("chat.v1",))
+    ready = await socket.receive_json(timeout=CLOSE_WITHIN)
+    await socket.close()
+
+    assert ready == {"type": "ready", "chat_id": 1}
+    upgrade = (await sample_api.forwarded())[-1]
+    assert upgrade["headers"]["sec-websocket-protocol"] == "chat.v1"
