@@ -41,7 +41,7 @@ def cpu_ticks(pid: int) -> int:
 
 
 @contextmanager
-def running_workers(folder: Path):
+def running_workers(folder: Path, changes: dict | None = None):
     """Run the sample API and `gateway serve --workers 2`; yield what tests need."""
     sample_port, gateway_port, admin_port = free_port(), free_port(), free_port()
     config = derive_config(SOURCE_CONFIG, folder / "config.yaml", {
@@ -50,7 +50,7 @@ def running_workers(folder: Path):
         ("authentication", "jwt", "secret_file"): folder / "jwt-secret",
         ("listen", "port"): gateway_port,
         ("admin", "port"): admin_port,
-    })
+    } | (changes or {}))
     run_cli_ok("users", "add", "-c", str(config), "--name", "Manager",
                "--email", "manager@example.com", "--role", "chat_manager",
                "--id", "u-manager")
@@ -222,7 +222,10 @@ async def ended_within(response, seconds: float) -> bool:
 
 @pytest.mark.parametrize("change", ["reassign", "deactivate"])
 def test_change_through_one_worker_ends_streams_on_all(tmp_path, change):
-    with running_workers(tmp_path) as (supervisor, port, _, manager_token):
+    # One worker may get all eight streams of the one user.
+    more_streams = {("streams", "max_per_user"): 8}
+    with running_workers(tmp_path, more_streams) as (supervisor, port, _,
+                                                     manager_token):
         config = str(tmp_path / "config.yaml")
         run_cli_ok("users", "add", "-c", config, "--name", "Operator",
                    "--email", "op@example.com", "--role", "chat_operator",
