@@ -11,6 +11,7 @@ the requests its parser rejects.  Everything else is aiohttp's.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import re
@@ -220,7 +221,7 @@ class GatewayServer(web.Server):
         if self._max_per_client == 0:
             return ""
         peer = transport.get_extra_info("peername")
-        address = peer[0] if peer else ""
+        address = client_key(peer[0]) if peer else ""
         open_count = self._open_per_client.get(address, 0)
         if open_count >= self._max_per_client:
             self._log_rejection(address)
@@ -248,6 +249,24 @@ class GatewayServer(web.Server):
                     extra={"reason": "too_many_connections"})
         self._rejected = 0
         self._rejections_logged_at = now
+
+
+def client_key(address: str) -> str:
+    """Return what the connection cap counts `address` under.
+
+    An IPv6 client usually holds a whole /64 and can pick any address in it,
+    so IPv6 addresses count by their /64 network; IPv4-mapped IPv6 addresses
+    count as the IPv4 address.
+    """
+    try:
+        ip = ipaddress.ip_address(address.partition("%")[0])
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return address
 
 
 def _write_problem(transport: asyncio.BaseTransport, status: int, title: str,

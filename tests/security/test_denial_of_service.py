@@ -18,6 +18,8 @@ import time
 import pytest
 import pytest_asyncio
 
+from gateway.protocol import client_key
+
 from .wire import (
     HOST,
     Exchange,
@@ -275,6 +277,19 @@ async def test_connections_over_cap_per_client_refused(sample_api, gateway_facto
     assert after.first.status == 200, "closed connections must free their slots"
     assert [entry["path"] for entry in await sample_api.recorded()] == [
         "/api/1/chats/1/"]
+
+
+@pytest.mark.parametrize(("address", "key"), [
+    ("127.0.0.1", "127.0.0.1"),
+    ("::1", "::/64"),
+    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),
+    ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+    ("::ffff:192.0.2.7", "192.0.2.7"),
+    ("fe80::1%eth0", "fe80::/64"),
+])
+async def test_connection_cap_counts_ipv6_by_network(address, key):
+    assert client_key(address) == key
 
 
 def chunked_post(gateway, chunks: bytes) -> bytes:
