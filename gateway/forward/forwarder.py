@@ -26,6 +26,7 @@ from gateway.forward.headers import client_response_headers
 from gateway.forward.upstream import UpstreamPool
 from gateway.forward.upstream_connection import UpstreamResponse
 from gateway.forward.websocket import is_websocket_upgrade, relay_websocket
+from gateway.routing.guards import reject_method_in_body
 from gateway.streams.registry import LiveStream
 
 _WHOLE_BODY_MAX = 256 * 1024
@@ -113,6 +114,10 @@ class UpstreamForwarder:
         ):
             # A small body goes upstream in one write with the request head.
             body = await body.read()
+        if isinstance(body, bytes):
+            reject_method_in_body(body, request.headers.get("Content-Type", ""))
+        # NOTE: a body that streams through (chunked, or over 256 KiB) is not
+        # searched for a `_method` field.
 
         # A HEAD response carries the headers of the checked body, Content-Length
         # among them, so the body to check is fetched with GET.

@@ -105,6 +105,30 @@ async def test_method_in_form_body_not_forwarded(gateway, sample_api):
     assert await sample_api.recorded() == []
 
 
+METHOD_FIELDS = [
+    pytest.param(b'{"text": "hi", "_method": "DELETE"}', id="plain"),
+    pytest.param(b'{"text": "hi", "_METHOD": "DELETE"}', id="uppercase"),
+    pytest.param(b'{"text": "hi", "\\u005fmethod": "DELETE"}', id="escaped"),
+    pytest.param(b'{"text": "hi", " _method ": "DELETE"}', id="spaces"),
+]
+
+
+@pytest.mark.parametrize("body", METHOD_FIELDS)
+async def test_method_field_in_json_body_rejected(gateway, sample_api, body):
+    response = await post_message(gateway, MESSAGES, [], body)
+
+    assert_problem(response, 400)
+    assert await sample_api.forwarded() == [], "only the owner lookup may reach it"
+
+
+async def test_method_text_in_a_value_forwarded(gateway, sample_api):
+    response = await post_message(gateway, MESSAGES, [],
+                                  b'{"text": "set _method to DELETE"}')
+
+    assert response.status == 201
+    assert len(await sample_api.forwarded()) == 1
+
+
 # Each row: the user, the path, and the status GET gets.
 READS = [
     ("operator-account", OPERATOR, "/api/1/account/", 403),
