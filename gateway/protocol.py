@@ -254,9 +254,9 @@ class GatewayServer(web.Server):
 def client_key(address: str) -> str:
     """Return what the connection cap counts `address` under.
 
-    An IPv6 client usually holds a whole /64 and can pick any address in it,
-    so IPv6 addresses count by their /64 network; IPv4-mapped IPv6 addresses
-    count as the IPv4 address.
+    An IPv6 client usually controls a whole /64 and can pick any address in
+    it, so IPv6 addresses count by their /64 network.  IPv4-mapped IPv6
+    addresses count as the IPv4 address.
     """
     try:
         ip = ipaddress.ip_address(address.partition("%")[0])

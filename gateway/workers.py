@@ -121,8 +121,8 @@ def check_port_free(host: str, port: int) -> None:
     """Raise OSError when something listens on `host:port` already.
 
     The workers bind with SO_REUSEPORT, so they would share the port with the
-    workers of another gateway instead of failing; this bind has no such
-    option.  SO_REUSEADDR lets it pass over connections in TIME_WAIT.
+    workers of another gateway instead of failing.  This bind has no such
+    option, and SO_REUSEADDR lets it pass over connections in TIME_WAIT.
     """
     for family, kind, protocol, _, address in socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE

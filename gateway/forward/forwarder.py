@@ -204,7 +204,7 @@ class UpstreamForwarder:
         try:
             await response.prepare(request)
         except ConnectionResetError:
-            # The client closed the connection while the upstream answered.
+            # The client closed the connection while the upstream responded.
             upstream.close()
             return response
         if stream is not None:

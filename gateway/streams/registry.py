@@ -51,8 +51,8 @@ class LiveStream:
     async def set_closer(self, closer: Closer, status: int) -> None:
         """Mark the stream open with `status` and name how to end it.
 
-        It ends at once if that was already decided; otherwise `on_open` gets
-        the status, so the stream is logged when it opens, not only at its end.
+        A stream whose end was already decided ends at once.  Otherwise
+        `on_open` gets the status, so the stream is logged when it opens.
         """
         self._closer = closer
         if self.end_reason is not None:
@@ -93,7 +93,7 @@ class StreamRegistry:
 
         Every stream is rechecked every `recheck_seconds`.  `store_version`
         returns a number that changes when another process (another worker,
-        a `gateway users` command) commits to the users store; while streams
+        a `gateway users` command) commits to the users store.  While streams
         are open it is read every FOLLOW_SECONDS, and a change rechecks them
         all.  Changes through this process recheck the streams they concern
         at once, without it.

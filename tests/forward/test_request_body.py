@@ -23,15 +23,15 @@ def stream_of(*chunks: bytes, ended: bool = True) -> StreamReader:
 
 
 class Recheck:
-    """An `on_late_end` hook that counts its calls and may refuse."""
+    """An `on_late_end` hook that counts its calls and may reject the request."""
 
-    def __init__(self, refuse: bool = False) -> None:
+    def __init__(self, reject: bool = False) -> None:
         self.calls = 0
-        self.refuse = refuse
+        self.reject = reject
 
     async def __call__(self) -> None:
         self.calls += 1
-        if self.refuse:
+        if self.reject:
             raise Forbidden("The request is no longer allowed.", reason="test")
 
 
@@ -46,7 +46,7 @@ async def test_whole_body_is_decided_again_when_asked():
 
 async def test_refusal_at_end_keeps_last_chunk_back():
     stream = stream_of(b"first", b"last", ended=False)
-    recheck = Recheck(refuse=True)
+    recheck = Recheck(reject=True)
     body = RequestBody(stream, max_bytes=100, timeout=1, on_late_end=recheck)
     handed_on = []
 

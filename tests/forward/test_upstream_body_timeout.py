@@ -11,17 +11,15 @@ import time
 
 import pytest
 from multidict import CIMultiDict
-from yarl import URL
 
 from gateway.errors import UpstreamTimeout
-from gateway.forward.upstream import UpstreamPool
 
 DEADLINE = 0.5
 MARGIN = 0.5
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
-async def test_endless_body_cut_at_deadline():
+async def test_endless_body_cut_at_deadline(pool_for):
     connections = 0
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
@@ -44,10 +42,7 @@ async def test_endless_body_cut_at_deadline():
         finally:
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    pool = UpstreamPool(URL(f"http://127.0.0.1:{port}"), max_connections=1,
-                        connect_timeout=2.0)
+    pool = await pool_for(serve)
 
     started = time.monotonic()
     response = await pool.request("GET", "/", CIMultiDict(), None, timeout=DEADLINE)
@@ -61,8 +56,6 @@ async def test_endless_body_cut_at_deadline():
     second = await pool.request("GET", "/", CIMultiDict(), None, timeout=2)
     body = await second.read()
     second.release()
-    await pool.close()
-    server.close()
 
     assert received > 0, "the body streamed until the deadline"
     assert elapsed < DEADLINE + MARGIN, elapsed

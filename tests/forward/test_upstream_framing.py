@@ -12,10 +12,8 @@ import asyncio
 
 import pytest
 from multidict import CIMultiDict
-from yarl import URL
 
 from gateway.errors import UpstreamError
-from gateway.forward.upstream import UpstreamPool
 
 STATUS_LINE = b"HTTP/1.1 200 OK\r\n"
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -36,7 +34,7 @@ AMBIGUOUS = {
 
 
 @pytest.mark.parametrize("rest", AMBIGUOUS.values(), ids=AMBIGUOUS.keys())
-async def test_ambiguous_response_rejected(rest):
+async def test_ambiguous_response_rejected(pool_for, rest):
     connections = 0
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
@@ -52,10 +50,7 @@ async def test_ambiguous_response_rejected(rest):
         finally:
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    pool = UpstreamPool(URL(f"http://127.0.0.1:{port}"), max_connections=1,
-                        connect_timeout=2.0)
+    pool = await pool_for(serve)
 
     with pytest.raises(UpstreamError) as failed:
         response = await pool.request("GET", "/", CIMultiDict(), None, timeout=5)
@@ -66,8 +61,6 @@ async def test_ambiguous_response_rejected(rest):
     second = await pool.request("GET", "/", CIMultiDict(), None, timeout=5)
     body = await second.read()
     second.release()
-    await pool.close()
-    server.close()
 
     assert failed.value.reason == "upstream_invalid_response"
     assert body == b"ok"

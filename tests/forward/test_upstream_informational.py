@@ -10,7 +10,6 @@ import asyncio
 
 import pytest
 from multidict import CIMultiDict
-from yarl import URL
 
 from gateway.errors import UpstreamError
 from gateway.forward.upstream import UpstreamPool
@@ -19,9 +18,8 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
 @pytest.fixture
-async def upstream():
+async def upstream(pool_for):
     """Start a server that sends replies[N - 1] in response to request N."""
-    servers: list[asyncio.Server] = []
     connections = []
 
     async def start(replies: list[bytes]):
@@ -38,16 +36,9 @@ async def upstream():
             finally:
                 writer.close()
 
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        servers.append(server)
-        port = server.sockets[0].getsockname()[1]
-        pool = UpstreamPool(URL(f"http://127.0.0.1:{port}"), max_connections=2,
-                            connect_timeout=2.0)
-        return pool, connections
+        return await pool_for(serve, max_connections=2), connections
 
-    yield start
-    for server in servers:
-        server.close()
+    return start
 
 
 async def fetch(pool: UpstreamPool) -> tuple[int, bytes]:
@@ -66,7 +57,6 @@ async def test_unasked_101_is_upstream_error(upstream):
     with pytest.raises(UpstreamError) as failed:
         await fetch(pool)
     status, body = await fetch(pool)
-    await pool.close()
 
     assert failed.value.reason == "upstream_invalid_response"
     assert (status, body) == (200, b"ok")
@@ -79,7 +69,6 @@ async def test_many_early_hints_skipped(upstream):
 
     first = await fetch(pool)
     second = await fetch(pool)
-    await pool.close()
 
     assert first == (200, b"ok")
     assert second == (200, b"ok")

@@ -11,15 +11,13 @@ from __future__ import annotations
 import asyncio
 
 from multidict import CIMultiDict
-from yarl import URL
 
-from gateway.forward.upstream import UpstreamPool
 
 PAUSE_AT_BYTES = 1024 * 1024
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
-async def test_connection_reused_after_paused_body():
+async def test_connection_reused_after_paused_body(pool_for):
     connections = 0
     big = (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % PAUSE_AT_BYTES
            + b"y" * PAUSE_AT_BYTES)
@@ -40,10 +38,7 @@ async def test_connection_reused_after_paused_body():
         finally:
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    pool = UpstreamPool(URL(f"http://127.0.0.1:{port}"), max_connections=1,
-                        connect_timeout=2.0)
+    pool = await pool_for(serve)
 
     first = await pool.request("GET", "/big", CIMultiDict(), None, timeout=5)
     # Exactly 1 MiB: the read that completes the body also pauses reading.
@@ -57,8 +52,6 @@ async def test_connection_reused_after_paused_body():
     second = await pool.request("GET", "/small", CIMultiDict(), None, timeout=2)
     body = await second.read()
     second.release()
-    await pool.close()
-    server.close()
 
     assert first_complete, "the whole body arrived before the release"
     assert body == b"ok", "the reused connection read the next response"

@@ -258,13 +258,13 @@ async def test_connections_over_cap_per_client_refused(sample_api, gateway_facto
     gateway = await gateway_factory(sample_api.url, {
         ("limits", "max_connections_per_client"): CONNECTION_CAP,
     })
-    held = [await asyncio.open_connection("127.0.0.1", gateway.port)
-            for _ in range(CONNECTION_CAP)]
+    open_connections = [await asyncio.open_connection("127.0.0.1", gateway.port)
+                        for _ in range(CONNECTION_CAP)]
     await asyncio.sleep(0.1)  # every one of them accepted by the gateway
     try:
         over = await exchange(gateway.port, HEAD_START + b"Connection: close\r\n\r\n")
     finally:
-        for _, writer in held:
+        for _, writer in open_connections:
             writer.close()
             await writer.wait_closed()
     await asyncio.sleep(0.1)

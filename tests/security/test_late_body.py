@@ -152,10 +152,11 @@ async def test_guarded_write_decided_on_reloaded_policy(sample_api, gateway_fact
     roles = policies / "roles.csv"
 
     async def drop_operator_rows() -> None:
-        kept = [line for line in roles.read_text().splitlines(keepends=True)
-                if not line.startswith(("p, chat_manager, contacts, add_operator",
-                                        "p, chat_manager, contacts, remove_operator"))]
-        roles.write_text("".join(kept))
+        remaining = [line for line in roles.read_text().splitlines(keepends=True)
+                     if not line.startswith((
+                         "p, chat_manager, contacts, add_operator",
+                         "p, chat_manager, contacts, remove_operator"))]
+        roles.write_text("".join(remaining))
         assert await gateway.running.reloader.reload("test")
 
     reply = await send_in_two_parts(gateway.port, request, len(request) - 5,

@@ -1,8 +1,8 @@
 """Users read for requests: a change is seen at once, from any connection.
 
-The store keeps users it has read in memory; these tests change a user
+The store keeps users it has read in memory.  These tests change a user
 through the same store, through a second store on the same file (as another
-worker process would), and with plain SQL, and read it right after.
+worker process would), and with plain SQL, then read it right after.
 """
 
 from __future__ import annotations
